@@ -1,0 +1,121 @@
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { readConfig, type ReadConfigOptions } from '../config/index.js';
+import type { SubhostConfig } from '../config/types.js';
+import { OverlayBootError } from '../errors.js';
+import { firstLine } from '../host/actions.js';
+import { findCgroup2Root } from '../host/cgroup.js';
+import { buildBootPlan } from '../plan/build.js';
+import type { BootEventListener } from '../plan/events.js';
+import { executePlan } from '../plan/execute.js';
+import type { BootPlan } from '../plan/types.js';
+import { openSubhostLog } from '../subhost/log.js';
+import { findNative } from '../subhost/native.js';
+import { processId } from '../subhost/process.js';
+import { createStateRecord, DEFAULT_STATE_DIR, readStateRecord, statePath, writeStateRecord, type StateRecord } from '../subhost/state.js';
+import { checkHostForBoot, recoverStaleRecord, requireRoot } from './preflight.js';
+
+export interface BootOptions extends Omit<ReadConfigOptions, 'action'> {
+  /** Called for every step as it starts, ends or fails. */
+  onEvent?: BootEventListener;
+  /** Directory of runtime state records. Default `/run/overlay-boot`. */
+  stateDir?: string;
+  /** Milliseconds from launch until the subhost must be ready (START returned). Default 120000. */
+  bootTimeoutMs?: number;
+  /** Return only when the subhost has ended (for supervisors like systemd). Default false. */
+  foreground?: boolean;
+  /** Fail this step on purpose (tests). Default: `OVERLAY_BOOT_FAIL_STEP` from the environment. */
+  failStep?: string;
+}
+
+export interface BootResult {
+  name: string;
+  config: string;
+  log: string;
+  pid1: number;
+  monitorPid: number;
+  /** Milliseconds per step. */
+  stepTimes: Record<string, number>;
+  /** With `foreground`: resolves with the monitor's exit status when the subhost has ended. */
+  ended?: Promise<number | null>;
+}
+
+/** The plan a boot would run, with everything resolved that can be without changing the host. */
+export async function planBoot(config: SubhostConfig, options: { stateDir?: string; reaperPath: string; runInit?: boolean }): Promise<BootPlan> {
+  const initScript = config.init && options.runInit ? await runInitCommand(config) : undefined;
+  return buildBootPlan(config, {
+    stateDir: options.stateDir, reaperPath: options.reaperPath, cgroupRoot: findCgroup2Root(), initScript,
+  });
+}
+
+/**
+ * Boot the subhost of a config file: returns once pid 1 runs and START has
+ * returned. On failure everything done is undone before the error is thrown.
+ */
+export async function boot(configPath: string, options: BootOptions = {}): Promise<BootResult> {
+  requireRoot('overlay-boot');
+  const stateDir = options.stateDir ?? DEFAULT_STATE_DIR;
+  const native = findNative();
+  const config = await readConfig(configPath, { ...options, action: 'overlay-boot' });
+  await recoverStaleRecord(config.name, stateDir, native.launcher, 'ignore');
+  checkHostForBoot(config, stateDir);
+  const plan = await planBoot(config, { stateDir, reaperPath: native.reaper, runInit: true });
+
+  mkdirSync(path.dirname(config.log), { recursive: true });
+  const logFd = openSync(config.log, 'a', 0o640);
+  const log = openSubhostLog(config.log, config.name);
+  const file = statePath(config.name, stateDir);
+  const record: StateRecord = {
+    version: 1, name: config.name, config: config.file, log: config.log, boot: processId(process.pid),
+    phase: 'booting', startedAt: new Date().toISOString(),
+    cables: config.cables.map((c) => ({ hostIf: c.hostIf, subhostIf: c.subhostIf, bridge: c.bridge,
+      mac: c.kind === 'veth' ? c.mac : undefined, vlan: c.kind === 'vlan' ? c.vlan : undefined })),
+    services: config.start, teardown: [],
+  };
+  log.info({ config: config.file }, `Booting ${config.name}`);
+  try {
+    const result = await executePlan(plan, {
+      launcher: native.launcher,
+      logFd,
+      bootTimeoutMs: options.bootTimeoutMs,
+      failStep: options.failStep ?? process.env.OVERLAY_BOOT_FAIL_STEP,
+      stayAttached: options.foreground,
+      onEvent: (e) => {
+        if (e.type === 'step-failed') log.error({ step: e.step, ms: e.durationMs }, `step ${e.step} failed: ${e.error}`);
+        else if (e.type === 'step-done') log.debug({ step: e.step, ms: e.durationMs }, e.title);
+        options.onEvent?.(e);
+      },
+      createState: (f, teardown) => createStateRecord(f, { ...record, teardown }),
+      onRunning: ({ monitor, pid1, teardown }) => {
+        // The monitor removes the record when the subhost ends; never resurrect it.
+        if (!readStateRecord(file)) return;
+        writeStateRecord(file, { ...record, boot: undefined, phase: 'running', monitor, pid1: processId(pid1) ?? { pid: pid1, start: 0 }, teardown });
+      },
+    });
+    log.info({ pid1: result.pid1 }, `Started ${config.name}`);
+    return {
+      name: config.name, config: config.file, log: config.log, pid1: result.pid1, monitorPid: result.monitor.pid,
+      stepTimes: result.stepTimes, ended: result.exited,
+    };
+  } catch (e) {
+    log.error({ err: e instanceof OverlayBootError ? e.toJSON() : String(e) }, `Boot of ${config.name} failed`);
+    throw e;
+  } finally {
+    closeSync(logFd);
+    log.flush?.();
+  }
+}
+
+/** INIT is a command line whose output is the init script (SPEC variable table). */
+async function runInitCommand(config: SubhostConfig): Promise<string> {
+  const r = await execa('/bin/sh', ['-c', config.init as string], {
+    env: { CONFIG: config.file, ACTION: 'overlay-boot', NAME: config.name }, cwd: config.base,
+    reject: false, timeout: 30000, detached: true, stdin: 'ignore',
+  });
+  if (r.exitCode !== 0 || r.timedOut) {
+    throw new OverlayBootError('HOOK_FAILED', `INIT command failed (${r.timedOut ? 'timed out' : `status ${r.exitCode}`})${r.stderr ? `: ${firstLine(r.stderr)}` : ''}`,
+      { file: config.file, line: config.origins.INIT?.line, variable: 'INIT', step: 'init' });
+  }
+  return r.stdout + '\n';
+}

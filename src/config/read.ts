@@ -1,0 +1,265 @@
+import path from 'node:path';
+import { stat, realpath } from 'node:fs/promises';
+import type { OverlayBootError } from '../errors.js';
+import type { Assignment, Cable, KnownVariable, Origin, Share, SubhostConfig, Warning } from './types.js';
+import { readConfigFile, parseConfigText, REPEATABLE_VARIABLES } from './parse.js';
+import { checkConfigSafety } from './safety.js';
+import { evaluateBang, isBangValue, DEFAULT_BANG_TIMEOUT_MS } from './bang.js';
+import { parseCables } from './cables.js';
+import {
+  checkName, parseRamSize, parseRun, parseStart, parseStopTimeout,
+  DEFAULT_RAM_SIZE, DEFAULT_START, DEFAULT_STOP_TIMEOUT,
+} from './values.js';
+import { resolveRootLayout, type PathValue } from './root.js';
+import { resolveShare } from './shares.js';
+import { configError, throwGathered, type Where } from './where.js';
+
+/** Options of {@link readConfig}. */
+export interface ReadConfigOptions {
+  /**
+   * Name of the running tool, given to `!` commands as `ACTION` so helpers such as
+   * overlay-diskfile can tell a boot from a check. Default: `'overlay-boot'`.
+   */
+  action?: string;
+  /**
+   * The directory overlay-boot was started from: a relative config path is resolved
+   * against it, and the `!` commands of NAME and LOG run in it (as does a relative
+   * LOG). Default: `process.cwd()`.
+   */
+  cwd?: string;
+  /** Environment `!` commands start from (`ACTION` and `CONFIG` are added). Default: `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** Milliseconds a `!` command may run before its process group is killed. Default: 10000. */
+  bangTimeoutMs?: number;
+  /**
+   * Refuse a config file or directory writable by anyone but root or the current
+   * user (CONFIG_UNSAFE). Turn off only for tests and tools that never run `!`
+   * values as root. Default: `true`.
+   */
+  checkOwnership?: boolean;
+}
+
+/** Variables evaluated in the starting directory rather than in BASE (SPEC "`!` values"). */
+const IN_START_DIRECTORY: ReadonlySet<KnownVariable> = new Set(['NAME', 'LOG']);
+
+/**
+ * Reads, evaluates and checks a subhost configuration file, returning it fully
+ * resolved. Every problem found is gathered: one is thrown as itself, several as
+ * CONFIG_INVALID with `errors` listing them. Runs `!` values (as the spec wants) but
+ * nothing else: an UPPER program is only recognised, never started.
+ */
+export async function readConfig(file: string, options: ReadConfigOptions = {}): Promise<SubhostConfig> {
+  const cwd = path.resolve(options.cwd ?? process.cwd());
+  const abs = path.resolve(cwd, file);
+  const buf = await readConfigFile(abs);
+  if (options.checkOwnership !== false) await checkConfigSafety(abs);
+  const parsed = parseConfigText(buf, abs);
+  const reader = new ConfigReader(abs, cwd, options, parsed.assignments, parsed.warnings);
+  return reader.read();
+}
+
+/** One read of one file: the gathered errors and the values evaluated so far. */
+class ConfigReader {
+  private readonly errors: OverlayBootError[] = [];
+  private readonly first = new Map<string, Assignment>();
+  private readonly values = new Map<KnownVariable, string>();
+  private readonly origins: Partial<Record<KnownVariable, Origin>> = {};
+  private base: string | undefined;
+
+  constructor(
+    private readonly file: string,
+    private readonly cwd: string,
+    private readonly options: ReadConfigOptions,
+    private readonly assignments: Assignment[],
+    private readonly warnings: Warning[],
+  ) {
+    for (const a of assignments) {
+      if (!this.first.has(a.variable)) this.first.set(a.variable, a);
+    }
+  }
+
+  async read(): Promise<SubhostConfig> {
+    await this.evaluateAll();
+    const name = this.check('NAME', (v, w) => checkName(v, w)) ?? this.values.get('NAME') ?? '';
+    const cables = this.cables(name);
+    const start = this.check('START', (v, w) => parseStart(v, w)) ?? [];
+    const ramSize = this.values.has('RAM_SIZE') ? this.check('RAM_SIZE', (v, w) => parseRamSize(v, w)) : DEFAULT_RAM_SIZE;
+    const stopTimeout = this.values.has('STOP_TIMEOUT')
+      ? (this.check('STOP_TIMEOUT', (v, w) => parseStopTimeout(v, w)) ?? DEFAULT_STOP_TIMEOUT)
+      : DEFAULT_STOP_TIMEOUT;
+    const run = this.repeated('RUN').flatMap((a) => this.attempt(() => parseRun(a.value, this.where('RUN', a.line))) ?? []);
+    const log = path.resolve(this.cwd, this.values.get('LOG') ?? `/tmp/overlay-${name}.log`);
+    const rooted = await this.rootAndShares();
+    throwGathered(this.errors, this.file);
+    const config: SubhostConfig = {
+      file: this.file,
+      name,
+      base: this.base!,
+      cables,
+      ...rooted.layout,
+      start,
+      log,
+      shares: rooted.shares,
+      run,
+      stopTimeout,
+      origins: this.origins,
+      warnings: this.warnings,
+    };
+    if (ramSize !== undefined) config.ramSize = ramSize;
+    for (const [variable, key] of [['PREMOUNT', 'premount'], ['POSTMOUNT', 'postmount'], ['INIT', 'init']] as const) {
+      const value = this.values.get(variable);
+      if (value !== undefined) config[key] = value;
+    }
+    return config;
+  }
+
+  /**
+   * Applies defaults and runs `!` values, one at a time in the order of the spec's
+   * table (a `!` helper may mount what a later variable names). SHARE and RUN are
+   * never evaluated: their values are paths and command lines, taken literally.
+   */
+  private async evaluateAll(): Promise<void> {
+    this.values.set('NAME', defaultName(this.file));
+    this.values.set('LIVE', 'live');
+    this.values.set('UPPER', 'root');
+    this.values.set('WORK', 'work');
+    this.values.set('LOWER', '/');
+    this.values.set('START', DEFAULT_START.join(' '));
+    for (const variable of ['NAME', 'BASE', 'CABLES', 'LIVE', 'UPPER', 'WORK', 'LOWER', 'START', 'RAM_SIZE', 'LOG', 'PREMOUNT', 'POSTMOUNT', 'INIT', 'STOP_TIMEOUT'] as const) {
+      await this.evaluate(variable);
+      if (variable === 'BASE') await this.resolveBase();
+    }
+    for (const variable of REPEATABLE_VARIABLES) {
+      const a = this.first.get(variable);
+      if (a !== undefined) this.origins[variable as KnownVariable] = { line: a.line, raw: a.value };
+    }
+  }
+
+  private async evaluate(variable: KnownVariable): Promise<void> {
+    const a = this.first.get(variable);
+    this.origins[variable] = a === undefined ? {} : { line: a.line, raw: a.value };
+    // An empty value means "not set", as in the shell tool: the default applies.
+    if (a === undefined || a.value === '') return;
+    if (!isBangValue(a.value)) {
+      this.values.set(variable, a.value);
+      return;
+    }
+    const dir = variable === 'BASE' ? path.dirname(this.file) : IN_START_DIRECTORY.has(variable) ? this.cwd : this.base;
+    // Without a BASE there is nowhere to run it; the BASE error already explains.
+    if (dir === undefined) {
+      this.values.delete(variable);
+      return;
+    }
+    const value = await this.attemptAsync(() =>
+      evaluateBang(a.value, {
+        cwd: dir,
+        configFile: this.file,
+        action: this.options.action ?? 'overlay-boot',
+        env: this.options.env ?? process.env,
+        timeoutMs: this.options.bangTimeoutMs ?? DEFAULT_BANG_TIMEOUT_MS,
+        where: this.where(variable, a.line),
+      }),
+    );
+    if (value === undefined) this.values.delete(variable);
+    else this.values.set(variable, value);
+  }
+
+  private async resolveBase(): Promise<void> {
+    const value = this.values.get('BASE');
+    const where = this.where('BASE');
+    if (value === undefined) {
+      if (!this.first.has('BASE') || this.first.get('BASE')!.value === '') {
+        this.errors.push(configError('CONFIG_BASE_MISSING', 'BASE is required: the directory holding the subhost', where));
+      }
+      return;
+    }
+    const lexical = path.resolve(path.dirname(this.file), value);
+    const real = await realpath(lexical).catch(() => undefined);
+    const isDir = real !== undefined && (await stat(real)).isDirectory();
+    if (!isDir) {
+      this.errors.push(
+        configError('CONFIG_BAD_PATH', `${lexical} ${real === undefined ? 'does not exist' : 'is not a directory'}`, where, {
+          expected: 'an existing directory',
+          found: lexical,
+        }),
+      );
+      return;
+    }
+    this.base = real;
+  }
+
+  private cables(name: string): Cable[] {
+    const value = this.values.get('CABLES');
+    if (value === undefined) return [];
+    const { cables, errors } = parseCables(value, name, this.where('CABLES'));
+    this.errors.push(...errors);
+    return cables;
+  }
+
+  private async rootAndShares() {
+    if (this.base === undefined) {
+      return { layout: { live: '', work: '', lower: '', rootVariant: 'overlay' as const }, shares: [] as Share[] };
+    }
+    const base = this.base;
+    const pathValue = (variable: KnownVariable): PathValue | undefined => {
+      const value = this.values.get(variable);
+      return value === undefined ? undefined : { value, where: this.where(variable) };
+    };
+    const live = pathValue('LIVE');
+    const upper = pathValue('UPPER');
+    const work = pathValue('WORK');
+    const lower = pathValue('LOWER');
+    // A failed `!` leaves its variable unset; checking the others would only add noise.
+    if (!live || !upper || !work || !lower) {
+      return { layout: { live: '', work: '', lower: '', rootVariant: 'overlay' as const }, shares: [] as Share[] };
+    }
+    const { layout, errors } = await resolveRootLayout({ base, live, upper, work, lower });
+    this.errors.push(...errors);
+    const shares: Share[] = [];
+    for (const a of this.repeated('SHARE')) {
+      const result = await this.attemptAsync(() => resolveShare({ raw: a.value, line: a.line, base, lower: layout.lower, file: this.file }));
+      if (result?.share) shares.push(result.share);
+      if (result?.warning) this.warnings.push(result.warning);
+    }
+    return { layout, shares };
+  }
+
+  /** Runs a check on a variable's value, recording its error instead of stopping. */
+  private check<T>(variable: KnownVariable, fn: (value: string, where: Where) => T): T | undefined {
+    const value = this.values.get(variable);
+    if (value === undefined) return undefined;
+    return this.attempt(() => fn(value, this.where(variable)));
+  }
+
+  private attempt<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (e) {
+      this.errors.push(e as OverlayBootError);
+      return undefined;
+    }
+  }
+
+  private async attemptAsync<T>(fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await fn();
+    } catch (e) {
+      this.errors.push(e as OverlayBootError);
+      return undefined;
+    }
+  }
+
+  private repeated(variable: 'SHARE' | 'RUN'): Assignment[] {
+    return this.assignments.filter((a) => a.variable === variable);
+  }
+
+  private where(variable: KnownVariable, line = this.first.get(variable)?.line): Where {
+    return line === undefined ? { file: this.file, variable } : { file: this.file, line, variable };
+  }
+}
+
+/** The config file's base name without `.conf`: `/etc/subhosts/mail.conf` names `mail`. */
+export function defaultName(file: string): string {
+  const base = path.basename(file);
+  return base.endsWith('.conf') ? base.slice(0, -'.conf'.length) : base;
+}

@@ -1,0 +1,103 @@
+/** Where a value came from: the config file line, or a default. */
+export interface Origin {
+  /** 1-based line number in the config file; undefined for a default. */
+  line?: number;
+  /** The value as written, before '!' evaluation and path resolution. */
+  raw?: string;
+}
+
+/** One assignment as read from the file, before any evaluation. */
+export interface Assignment {
+  variable: string;
+  value: string;
+  line: number;
+}
+
+/** The variables overlay-boot knows (SPEC Part 1 and issue 5's additions). */
+export const KNOWN_VARIABLES = [
+  'NAME', 'BASE', 'CABLES', 'LIVE', 'UPPER', 'WORK', 'LOWER', 'START', 'RAM_SIZE',
+  'LOG', 'PREMOUNT', 'POSTMOUNT', 'INIT', 'SHARE', 'RUN', 'STOP_TIMEOUT',
+] as const;
+export type KnownVariable = (typeof KNOWN_VARIABLES)[number];
+
+/** A veth pair: host end NAME<i>, subhost end eth<i>. */
+export interface VethCable {
+  kind: 'veth';
+  /** Index i among non-VLAN cables. */
+  index: number;
+  hostIf: string;
+  subhostIf: string;
+  bridge?: string;
+  mac?: string;
+  /** The specifier as written. */
+  spec: string;
+}
+
+/** A VLAN over the nearest previous veth cable: NAME<i>.N / eth<i>.N. */
+export interface VlanCable {
+  kind: 'vlan';
+  /** Index of the carrier veth cable. */
+  index: number;
+  vlan: number;
+  hostIf: string;
+  subhostIf: string;
+  /** Carrier interface names. */
+  hostCarrier: string;
+  subhostCarrier: string;
+  bridge?: string;
+  spec: string;
+}
+
+export type Cable = VethCable | VlanCable;
+
+export interface Share {
+  /** Host path, resolved to its real path. */
+  hostPath: string;
+  /** Absolute path inside the subhost. */
+  subhostPath: string;
+  isDirectory: boolean;
+  line: number;
+  raw: string;
+}
+
+/** Which root filesystem layout the subhost uses (SPEC "Root filesystem variants"). */
+export type RootVariant = 'premounted' | 'bind' | 'overlay';
+
+export interface Warning {
+  message: string;
+  line?: number;
+  variable?: string;
+}
+
+/** A fully read, evaluated and checked subhost configuration. */
+export interface SubhostConfig {
+  /** Absolute path of the config file. */
+  file: string;
+  name: string;
+  base: string;
+  cables: Cable[];
+  live: string;
+  /** The upper directory; when `upperProgram` is set this is undefined until boot runs it. */
+  upper?: string;
+  /** Set when UPPER names an executable rather than a directory. */
+  upperProgram?: string;
+  work: string;
+  lower: string;
+  /** START entries; empty when START is `none`. */
+  start: string[];
+  /** RAM_SIZE, or undefined for `none`. */
+  ramSize?: string;
+  log: string;
+  premount?: string;
+  postmount?: string;
+  init?: string;
+  shares: Share[];
+  /** Foreground services the reaper keeps alive (RUN=, repeatable). */
+  run: string[];
+  /** Grace period in seconds for stopping (STOP_TIMEOUT, default 10). */
+  stopTimeout: number;
+  rootVariant: RootVariant;
+  /** Where each variable's value came from. */
+  origins: Partial<Record<KnownVariable, Origin>>;
+  warnings: Warning[];
+}

@@ -1,0 +1,77 @@
+import type { Where } from './where.js';
+import { configError } from './where.js';
+
+/** Longest NAME: the host end `NAME<i>` (plus `.N` for VLANs) must fit in 15 bytes. */
+export const MAX_NAME_LENGTH = 12;
+export const DEFAULT_START = ['networking', 'ssh'];
+export const DEFAULT_RAM_SIZE = '50M';
+export const DEFAULT_STOP_TIMEOUT = 10;
+export const MAX_STOP_TIMEOUT = 3600;
+
+/**
+ * Checks NAME. It names a netns file, a cgroup directory and interface prefixes, so
+ * only `[A-Za-z0-9_-]`, starting alphanumeric (a leading `-` reads as an option to
+ * `ip`), at most 12 characters.
+ */
+export function checkName(name: string, where: Where): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(name) || name.length > MAX_NAME_LENGTH) {
+    throw configError(
+      'CONFIG_BAD_NAME',
+      `"${name}" is not a subhost name: use 1 to ${MAX_NAME_LENGTH} of A-Z a-z 0-9 _ -, starting with a letter or digit`,
+      where,
+      { expected: `1..${MAX_NAME_LENGTH} of [A-Za-z0-9_-], first alphanumeric`, found: name },
+    );
+  }
+  return name;
+}
+
+/** RAM_SIZE: `none` (undefined: no tmpfs on /run) or a size tmpfs accepts (`50M`, `1g`, `10%`). */
+export function parseRamSize(value: string, where: Where): string | undefined {
+  if (value === 'none') return undefined;
+  if (!/^[0-9]+[kKmMgG%]?$/.test(value)) {
+    throw configError('CONFIG_BAD_SIZE', `"${value}" is not a tmpfs size such as 50M, 1G or 10%, nor "none"`, where, {
+      expected: 'none or digits with an optional k, m, g or % suffix',
+      found: value,
+    });
+  }
+  return value;
+}
+
+/**
+ * START: `none` or white-space separated entries, each a service name (run as
+ * `service X start`) or an absolute path (run as `/p start`). Anything else could
+ * only be a typo or an attempt to smuggle shell syntax into the subhost's init.
+ */
+export function parseStart(value: string, where: Where): string[] {
+  if (value === 'none') return [];
+  const entries = value.split(/\s+/).filter((s) => s !== '');
+  for (const entry of entries) {
+    if (!/^[A-Za-z0-9_.@+-]+$/.test(entry) && !/^\/\S*$/.test(entry)) {
+      throw configError('CONFIG_BAD_VALUE', `START entry "${entry}" is neither a service name nor an absolute path`, where, {
+        expected: 'service names ([A-Za-z0-9_.@+-]) or absolute paths, or none',
+        found: entry,
+      });
+    }
+  }
+  return entries;
+}
+
+/** STOP_TIMEOUT: whole seconds from 1 to 3600. */
+export function parseStopTimeout(value: string, where: Where): number {
+  const seconds = /^[0-9]{1,5}$/.test(value) ? Number(value) : NaN;
+  if (!(seconds >= 1 && seconds <= MAX_STOP_TIMEOUT)) {
+    throw configError('CONFIG_BAD_VALUE', `"${value}" is not a whole number of seconds from 1 to ${MAX_STOP_TIMEOUT}`, where, {
+      expected: `1..${MAX_STOP_TIMEOUT}`,
+      found: value,
+    });
+  }
+  return seconds;
+}
+
+/** RUN: a command line for a supervised foreground service; an empty one would spin. */
+export function parseRun(value: string, where: Where): string {
+  if (value === '') {
+    throw configError('CONFIG_BAD_VALUE', 'RUN needs a command line', where, { expected: 'a command line', found: '' });
+  }
+  return value;
+}

@@ -1,0 +1,118 @@
+/**
+ * One error class for the whole library. The library throws; the CLI maps
+ * `code` to a message and an exit status in one place (src/cli/report.ts).
+ * Codes are stable: tools may match on them. They are listed in overlay-boot(8).
+ */
+export const ERROR_CODES = {
+  // configuration file
+  CONFIG_UNREADABLE: 'the configuration file cannot be read',
+  CONFIG_TOO_LARGE: 'the configuration file is too large',
+  CONFIG_BINARY: 'the configuration file is not text',
+  CONFIG_UNSAFE: 'the configuration file or its directory is writable by someone other than root',
+  CONFIG_BASE_MISSING: 'BASE is not set',
+  CONFIG_BAD_NAME: 'NAME is not a valid subhost name',
+  CONFIG_BAD_PATH: 'a path variable does not name what it must',
+  CONFIG_NOT_SAME_FS: 'WORK is not on the same filesystem as UPPER',
+  CONFIG_BAD_CABLE: 'a cable specifier is malformed',
+  CONFIG_BAD_MAC: 'a MAC address is malformed',
+  CONFIG_BAD_VLAN: 'a VLAN tag is out of range or has no carrier cable',
+  CONFIG_BAD_SIZE: 'RAM_SIZE is not a size tmpfs accepts',
+  CONFIG_BAD_SHARE: 'a SHARE value is malformed',
+  CONFIG_BAD_VALUE: 'a variable has a value that is not allowed',
+  CONFIG_BANG_FAILED: "a '!' command failed",
+  CONFIG_BANG_TIMEOUT: "a '!' command did not finish in time",
+  CONFIG_BANG_EMPTY: "a '!' command printed nothing",
+  CONFIG_INVALID: 'the configuration has errors',
+  // host and boot
+  NOT_ROOT: 'this needs root',
+  ALREADY_RUNNING: 'the subhost is already running',
+  NOT_RUNNING: 'the subhost is not running',
+  LOCKED: 'another overlay-boot command holds the subhost lock',
+  NATIVE_MISSING: 'the native helper programs are not built',
+  BRIDGE_MISSING: 'a bridge named in CABLES does not exist',
+  NAME_IN_USE: 'an interface, network namespace or cgroup of that name already exists',
+  LIVE_BUSY: 'something is already mounted on LIVE',
+  BOOT_TIMEOUT: 'the subhost did not come up in time',
+  FAULT_INJECTED: 'a fault was injected for testing (OVERLAY_BOOT_FAIL_STEP)',
+  UPPER_PROGRAM_FAILED: 'the UPPER program failed',
+  STEP_FAILED: 'a boot step failed',
+  HOOK_FAILED: 'a hook command failed',
+  SUBHOST_FAILED: 'the subhost failed to start',
+  STOP_FAILED: 'the subhost could not be stopped',
+  STATE_CORRUPT: 'the runtime state record is unreadable',
+  USAGE: 'bad command line',
+  INTERNAL: 'internal error',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Where and why: every field optional, all that is known is given. */
+export interface ErrorContext {
+  file?: string;
+  line?: number;
+  variable?: string;
+  step?: string;
+  name?: string;
+  expected?: string;
+  found?: string;
+  cause?: unknown;
+  /** Further errors gathered with this one (CONFIG_INVALID lists them all). */
+  errors?: OverlayBootError[];
+}
+
+export class OverlayBootError extends Error {
+  readonly code: ErrorCode;
+  readonly file?: string;
+  readonly line?: number;
+  readonly variable?: string;
+  readonly step?: string;
+  readonly subhost?: string;
+  readonly expected?: string;
+  readonly found?: string;
+  readonly errors?: OverlayBootError[];
+
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}) {
+    super(message, context.cause === undefined ? undefined : { cause: context.cause });
+    this.name = 'OverlayBootError';
+    this.code = code;
+    this.file = context.file;
+    this.line = context.line;
+    this.variable = context.variable;
+    this.step = context.step;
+    this.subhost = context.name;
+    this.expected = context.expected;
+    this.found = context.found;
+    this.errors = context.errors;
+  }
+
+  /** `file:line: VARIABLE: message`, as compilers print it. */
+  describe(): string {
+    const where = [this.file, this.line].filter((x) => x !== undefined).join(':');
+    const parts: string[] = [];
+    if (where) parts.push(where);
+    if (this.step) parts.push(`step ${this.step}`);
+    if (this.variable) parts.push(this.variable);
+    parts.push(this.message);
+    return parts.join(': ');
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      code: this.code,
+      message: this.message,
+      file: this.file,
+      line: this.line,
+      variable: this.variable,
+      step: this.step,
+      subhost: this.subhost,
+      expected: this.expected,
+      found: this.found,
+      errors: this.errors?.map((e) => e.toJSON()),
+      cause: this.cause instanceof Error ? this.cause.message : this.cause,
+    };
+  }
+}
+
+export function isOverlayBootError(e: unknown): e is OverlayBootError {
+  return e instanceof OverlayBootError;
+}

@@ -1,0 +1,111 @@
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, statSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { OverlayBootError } from '../errors.js';
+import type { HostAction } from '../plan/types.js';
+
+export interface HostActionContext {
+  env: Record<string, string>;
+  /** Create the state record (the caller knows its content). */
+  createState: (file: string) => void;
+  /** Milliseconds an external command may run. */
+  timeoutMs: number;
+}
+
+/** What a host action left that only a failed boot removes again. */
+export interface HostActionResult {
+  /** The upper directory printed by the UPPER program. */
+  upper?: string;
+  /** A file this action created (removed again if the boot fails). */
+  createdFile?: string;
+}
+
+const IFUP = ['/sbin/ifup', '/usr/sbin/ifup'];
+
+export async function runHostAction(action: HostAction, ctx: HostActionContext): Promise<HostActionResult> {
+  switch (action.kind) {
+    case 'state-record':
+      ctx.createState(action.path);
+      return {};
+    case 'ip': {
+      const args = action.netns ? ['-n', action.netns, '-batch', '-'] : ['-batch', '-'];
+      const r = await execa('ip', args, { input: action.commands.join('\n') + '\n', reject: false, timeout: ctx.timeoutMs });
+      if (r.exitCode !== 0) {
+        throw new Error(`ip ${action.netns ? `-n ${action.netns} ` : ''}${action.commands.join('; ')}: ${firstLine(r.stderr) || `exit ${r.exitCode}`}`);
+      }
+      return {};
+    }
+    case 'ifup': {
+      // SPEC: ifup is attempted (host-side config in /etc/network/interfaces), else just link up.
+      const ifup = IFUP.find((p) => existsSync(p));
+      if (ifup) {
+        const r = await execa(ifup, [action.iface], { reject: false, timeout: ctx.timeoutMs });
+        if (r.exitCode === 0) return {};
+      }
+      const r = await execa('ip', ['link', 'set', action.iface, 'up'], { reject: false, timeout: ctx.timeoutMs });
+      if (r.exitCode !== 0) throw new Error(`ip link set ${action.iface} up: ${firstLine(r.stderr)}`);
+      return {};
+    }
+    case 'cgroup':
+      createCgroup(action.path);
+      return {};
+    case 'write-if-missing': {
+      mkdirSync(path.dirname(action.path), { recursive: true, mode: 0o755 });
+      let fd: number;
+      try {
+        fd = openSync(action.path, 'wx', 0o644);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return {};
+        throw e;
+      }
+      try {
+        writeSync(fd, action.content);
+      } finally {
+        closeSync(fd);
+      }
+      return { createdFile: action.path };
+    }
+    case 'upper-setup':
+      return { upper: await runUpperSetup(action.program, ctx) };
+  }
+}
+
+function createCgroup(dir: string): void {
+  try {
+    mkdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    // An empty cgroup left by a crash is harmless to reuse; a populated one is someone's.
+    const procs = readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim();
+    if (procs) {
+      throw new OverlayBootError('NAME_IN_USE', `cgroup ${dir} exists and holds processes ${procs.split('\n').join(' ')}`, { found: dir });
+    }
+  }
+}
+
+async function runUpperSetup(program: string, ctx: HostActionContext): Promise<string> {
+  const r = await execa(program, [], {
+    env: { ...ctx.env, ACTION: 'setup' }, cwd: ctx.env.BASE, reject: false, timeout: ctx.timeoutMs,
+    detached: true, forceKillAfterDelay: 1000, stdin: 'ignore',
+  });
+  const where = { variable: 'UPPER', found: program };
+  if (r.timedOut) throw new OverlayBootError('UPPER_PROGRAM_FAILED', `UPPER program ${program} did not finish in ${ctx.timeoutMs} ms`, where);
+  if (r.exitCode !== 0) {
+    throw new OverlayBootError('UPPER_PROGRAM_FAILED', `UPPER program ${program} exited with status ${r.exitCode}${r.stderr ? `: ${firstLine(r.stderr)}` : ''}`, where);
+  }
+  const upper = firstLine(r.stdout);
+  if (!upper) throw new OverlayBootError('UPPER_PROGRAM_FAILED', `UPPER program ${program} printed no directory`, where);
+  const resolved = path.resolve(ctx.env.BASE ?? '/', upper);
+  let isDir = false;
+  try {
+    isDir = statSync(resolved).isDirectory();
+  } catch {
+    // reported below
+  }
+  if (!isDir) throw new OverlayBootError('UPPER_PROGRAM_FAILED', `UPPER program ${program} printed ${upper}, which is not a directory`, where);
+  return resolved;
+}
+
+export function firstLine(text: string | undefined): string {
+  return (text ?? '').split('\n').find((l) => l.trim() !== '')?.trim() ?? '';
+}

@@ -1,0 +1,19 @@
+/**
+ * overlay-boot: run Linux subhosts from code.
+ *
+ * Everything the commands do is here; no function prints or exits. Errors are
+ * OverlayBootError with a stable `code` (see ERROR_CODES and overlay-boot(8)).
+ */
+export { OverlayBootError, ERROR_CODES, isOverlayBootError, type ErrorCode, type ErrorContext } from './errors.js';
+export * from './config/index.js';
+export { boot, planBoot, type BootOptions, type BootResult } from './commands/boot.js';
+export { checkConfig, type CheckOptions, type CheckResult } from './commands/check.js';
+export { buildBootPlan, defaultInterfaces, type BuildPlanOptions } from './plan/build.js';
+export { formatPlan } from './plan/format.js';
+export type { BootEvent, BootEventListener } from './plan/events.js';
+export type { BootPlan, PlanStep, NativeOp, HostAction, StepPlace } from './plan/types.js';
+export {
+  listStateRecords, readStateRecord, liveness, statePath, DEFAULT_STATE_DIR,
+  type StateRecord, type CableRecord, type Liveness,
+} from './subhost/state.js';
+export { findNative, type NativePaths } from './subhost/native.js';

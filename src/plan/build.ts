@@ -1,0 +1,236 @@
+import path from 'node:path';
+import type { SubhostConfig } from '../config/types.js';
+import { OverlayBootError } from '../errors.js';
+import { cableActions, cableUndo, describeCable } from '../host/cables.js';
+import { devOps, devptsOps, nativeOp as op, runOps, sysfsOps } from '../rootfs/devices.js';
+import { builtinInitScript } from '../subhost/init-script.js';
+import type { BootPlan, PlanStep } from './types.js';
+
+/** Stands for the directory the UPPER program prints, until boot runs it. */
+export const UPPER_PLACEHOLDER = '<output of UPPER program>';
+
+export interface BuildPlanOptions {
+  /** Directory of runtime state records. Default `/run/overlay-boot`. */
+  stateDir?: string;
+  /** Path of the reaper binary on the host. */
+  reaperPath: string;
+  /** cgroup v2 root, or undefined when cgroup v2 is not mounted. */
+  cgroupRoot?: string;
+  /** The init script when INIT is set (its output, computed at boot). */
+  initScript?: string;
+  /** ACTION for hooks. Default `overlay-boot`. */
+  action?: string;
+  /** Milliseconds a PREMOUNT/POSTMOUNT hook may run. Default 60000. */
+  hookTimeoutMs?: number;
+}
+
+/**
+ * SubhostConfig -> the ordered steps of a boot, each with its undo. Pure: it
+ * reads nothing and changes nothing, so `--check` prints exactly what boot runs.
+ */
+export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions): BootPlan {
+  const stateDir = options.stateDir ?? '/run/overlay-boot';
+  const hookTimeout = String(options.hookTimeoutMs ?? 60000);
+  const { name, live } = config;
+  const upper = config.upperProgram ? UPPER_PLACEHOLDER : (config.upper as string);
+  const steps: PlanStep[] = [];
+  const step = (s: Omit<PlanStep, 'host' | 'native' | 'undo' | 'undoTitle'> & Partial<PlanStep>) =>
+    steps.push({ host: [], native: [], undo: [], undoTitle: '', ...s });
+  const origin = (v: keyof SubhostConfig['origins']) => ({ variable: v, line: config.origins[v]?.line });
+
+  checkOverlayPaths(config, upper);
+
+  const env: Record<string, string> = {
+    CONFIG: config.file,
+    ACTION: options.action ?? 'overlay-boot',
+    NAME: name, BASE: config.base, LIVE: live, UPPER: upper, WORK: config.work,
+    LOWER: config.lower, LOG: config.log, RAM_SIZE: config.ramSize ?? 'none',
+    START: config.start.join(' ') || 'none',
+    CABLES: config.cables.map((c) => c.spec).join(' '),
+  };
+
+  const statePath = path.join(stateDir, `${name}.json`);
+  step({
+    id: 'state', title: `create runtime state record ${statePath} (the lock on NAME ${name})`, place: 'host',
+    host: [{ kind: 'state-record', path: statePath }],
+    undo: [op('unlink', statePath)], undoTitle: `remove ${statePath}`,
+  });
+
+  if (config.upperProgram) {
+    step({
+      id: 'upper-setup', title: `run UPPER program ${config.upperProgram} with ACTION=setup`, place: 'host',
+      ...origin('UPPER'),
+      host: [{ kind: 'upper-setup', program: config.upperProgram }],
+      undo: [op('setenv', 'ACTION', 'teardown'), op('run', '60000', '', config.upperProgram)],
+      undoTitle: `run ${config.upperProgram} with ACTION=teardown`,
+    });
+  }
+
+  step({
+    id: 'netns', title: `create network namespace ${name}, loopback up`, place: 'host', ...origin('NAME'),
+    host: [
+      { kind: 'ip', commands: [`netns add ${name}`] },
+      { kind: 'ip', netns: name, commands: ['link set lo up'] },
+    ],
+    undo: [op('del-netns', name)], undoTitle: `delete network namespace ${name}`,
+  });
+
+  config.cables.forEach((cable, i) => {
+    step({
+      id: `cable-${i}`, title: `cable ${describeCable(cable)}`, place: 'host', ...origin('CABLES'),
+      host: cableActions(name, cable),
+      undo: cableUndo(cable), undoTitle: `delete ${cable.hostIf}`,
+    });
+  });
+
+  if (options.cgroupRoot) {
+    const dir = path.join(options.cgroupRoot, name);
+    step({
+      id: 'cgroup', title: `create cgroup ${dir}; the subhost's processes go into it`, place: 'host',
+      host: [{ kind: 'cgroup', path: dir }], native: [op('cgroup', dir)],
+      undo: [op('rmdir', dir, '3000')], undoTitle: `remove cgroup ${dir}`,
+    });
+  }
+
+  // From here on, ops run in the subhost's private mount namespace.
+  const setenv = Object.entries(env).map(([k, v]) => op('setenv', k, v));
+  step({
+    id: 'mount-namespace', title: 'enter a new private mount namespace (the host never sees the mounts below)',
+    place: 'mount-namespace', native: [op('name', name), ...setenv],
+    undoTitle: 'the kernel drops every mount below with the namespace',
+  });
+
+  if (config.rootVariant !== 'premounted') {
+    if (config.premount) {
+      step({
+        id: 'premount', title: `PREMOUNT: ${config.premount}`, place: 'mount-namespace', ...origin('PREMOUNT'),
+        native: [op('hook', hookTimeout, config.premount)],
+      });
+    } else {
+      const file = path.join(upper, 'etc/network/interfaces');
+      step({
+        id: 'premount', title: `built-in premount: write ${file} unless it exists`, place: 'host',
+        host: [{ kind: 'write-if-missing', path: file, content: defaultInterfaces(config) }],
+        undoTitle: 'removed only if the boot fails',
+      });
+    }
+  }
+
+  if (config.rootVariant === 'overlay') {
+    const data = `lowerdir=${config.lower},upperdir=${upper},workdir=${config.work}`;
+    step({
+      id: 'mount-root', title: `mount overlay on ${live} (${data})`, place: 'mount-namespace', ...origin('LIVE'),
+      native: [op('mount', 'overlay', live, 'overlay', '', data)],
+    });
+  } else if (config.rootVariant === 'bind') {
+    step({
+      id: 'mount-root', title: `bind-mount UPPER ${upper} on ${live}`, place: 'mount-namespace', ...origin('UPPER'),
+      native: [op('mount', upper, live, '', 'bind,rec', '')],
+    });
+  } else {
+    step({
+      id: 'mount-root', title: `use ${live} as it is (LIVE equals LOWER: a premounted root)`,
+      place: 'mount-namespace', ...origin('LIVE'),
+    });
+  }
+
+  step({
+    id: 'netns-join', title: `join network namespace ${name}`, place: 'mount-namespace',
+    native: [op('netns', `/run/netns/${name}`)],
+  });
+
+  if (config.postmount) {
+    step({
+      id: 'postmount', title: `POSTMOUNT: ${config.postmount}`, place: 'mount-namespace', ...origin('POSTMOUNT'),
+      native: [op('hook', hookTimeout, config.postmount)],
+    });
+  } else {
+    step({ id: 'dev', title: `tmpfs on ${live}/dev (50M) with console, null, zero, ptmx, tty, random, urandom, fd links, shm, pts`,
+      place: 'mount-namespace', native: devOps(live) });
+    step({ id: 'devpts', title: `devpts (new instance) on ${live}/dev/pts`, place: 'mount-namespace', native: devptsOps(live) });
+    step({ id: 'sysfs', title: `sysfs on ${live}/sys`, place: 'mount-namespace', native: sysfsOps(live) });
+    if (config.ramSize) {
+      step({ id: 'run', title: `tmpfs of ${config.ramSize} on ${live}/run, with run/lock`, place: 'mount-namespace',
+        ...origin('RAM_SIZE'), native: runOps(live, config.ramSize) });
+    }
+    step({ id: 'adjtime', title: `bind /etc/adjtime on ${live}/etc/adjtime when both exist`, place: 'mount-namespace',
+      native: [op('bind-optional', '/etc/adjtime', path.join(live, 'etc/adjtime'))] });
+    step({ id: 'reaper-install', title: `install the reaper as ${live}/.reaper unless one is there`, place: 'mount-namespace',
+      native: [op('copy-if-missing', options.reaperPath, path.join(live, '.reaper'), '0755')] });
+  }
+
+  config.shares.forEach((share, i) => {
+    step({
+      id: `share-${i}`, title: `bind-mount ${share.hostPath} on ${path.join(live, share.subhostPath)}`,
+      place: 'mount-namespace', variable: 'SHARE', line: share.line,
+      native: [op('bind-share', share.hostPath, path.join(live, share.subhostPath))],
+    });
+  });
+
+  step({
+    id: 'pid1', title: `new pid, ipc, uts and time namespaces; hostname ${name}; pivot_root into ${live}; mount /proc`,
+    place: 'subhost',
+    native: [
+      op('open-exec', options.reaperPath),
+      op('fork-pid1'),
+      op('hostname', name),
+      op('pivot', live),
+      op('mkdir', '/proc', '0555'),
+      op('mount', 'proc', '/proc', 'proc', 'nosuid,nodev,noexec', ''),
+    ],
+    undoTitle: 'the subhost ends when its pid 1 does',
+  });
+
+  const initScript = options.initScript ?? builtinInitScript(config.start);
+  step({
+    id: 'init', place: 'subhost', ...origin(config.init ? 'INIT' : 'START'),
+    title: config.init
+      ? `run the output of INIT (${config.init}), with the reaper as pid 1`
+      : `start ${config.start.length ? config.start.join(', ') : 'no service (dummy_service)'}, with the reaper as pid 1`,
+    native: [
+      op('setenv', 'OVB_INIT', initScript),
+      op('setenv', 'OVB_STOP_TIMEOUT', String(config.stopTimeout)),
+      op('setenv', 'OVB_DUMMY', config.init ? '0' : '1'),
+      op('exec', 'reaper', name),
+    ],
+  });
+
+  return { name, configFile: config.file, log: config.log, steps, initScript, env };
+}
+
+/** The built-in premount's /etc/network/interfaces for the subhost. */
+export function defaultInterfaces(config: SubhostConfig): string {
+  const lines = ['# written by overlay-boot: the subhost configures its own addresses', 'auto lo', 'iface lo inet loopback'];
+  for (const cable of config.cables) {
+    lines.push('', `auto ${cable.subhostIf}`, `iface ${cable.subhostIf} inet manual`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** overlayfs splits its options on ',' and ':'; such paths cannot be given to it. */
+function checkOverlayPaths(config: SubhostConfig, upper: string): void {
+  if (config.rootVariant !== 'overlay') return;
+  const paths = { LOWER: config.lower, UPPER: upper, WORK: config.work } as const;
+  for (const [variable, p] of Object.entries(paths)) {
+    if (p !== UPPER_PLACEHOLDER && /[,:\\]/.test(p)) {
+      throw new OverlayBootError('CONFIG_BAD_PATH', `${p} contains ',', ':' or '\\', which overlayfs options cannot carry`, {
+        file: config.file, line: config.origins[variable as 'LOWER']?.line, variable, found: p,
+      });
+    }
+  }
+}
+
+/** Replace the UPPER placeholder once the UPPER program has printed the real path. */
+export function resolveUpper(plan: BootPlan, upper: string): BootPlan {
+  const fix = (s: string) => s.split(UPPER_PLACEHOLDER).join(upper);
+  return {
+    ...plan,
+    env: Object.fromEntries(Object.entries(plan.env).map(([k, v]) => [k, fix(v)])),
+    steps: plan.steps.map((s) => ({
+      ...s,
+      title: fix(s.title),
+      host: s.host.map((h) => (h.kind === 'write-if-missing' ? { ...h, path: fix(h.path) } : h)),
+      native: s.native.map((o) => ({ op: o.op, args: o.args.map(fix) })),
+    })),
+  };
+}

@@ -1,0 +1,51 @@
+import type { SubhostConfig } from '../config/types.js';
+import type { BootPlan, HostAction, NativeOp } from './types.js';
+
+function describeHost(a: HostAction): string {
+  switch (a.kind) {
+    case 'state-record': return `create ${a.path} (exclusive)`;
+    case 'upper-setup': return `ACTION=setup ${a.program}`;
+    case 'ip': return a.commands.map((c) => `ip ${a.netns ? `-n ${a.netns} ` : ''}${c}`).join('; ');
+    case 'ifup': return `ifup ${a.iface} || ip link set ${a.iface} up`;
+    case 'cgroup': return `mkdir ${a.path}`;
+    case 'write-if-missing': return `write ${a.path} unless it exists`;
+  }
+}
+
+function describeOp(o: NativeOp): string {
+  const a = o.args;
+  switch (o.op) {
+    case 'mount': return `mount -t ${a[2] || '(none)'} ${a[0]} ${a[1]}${a[3] ? ` -o ${a[3]}` : ''}${a[4] ? ` (${a[4]})` : ''}`;
+    case 'mknod': return `mknod ${a[0]} ${a[1]} ${a[2]} ${a[3]} mode ${a[4]} owner ${a[5]}:${a[6]}`;
+    case 'hook': return `sh -c ${JSON.stringify(a[1])} (at most ${Number(a[0]) / 1000} s)`;
+    case 'setenv': return a[0] === 'OVB_INIT' ? 'init script (below)' : `${a[0]}=${a[1]}`;
+    case 'run': return `${a.slice(2).join(' ')}`;
+    default: return [o.op, ...a].join(' ');
+  }
+}
+
+/** The plan as an administrator reads it: each step, what it does, what undoes it. */
+export function formatPlan(config: SubhostConfig, plan: BootPlan): string {
+  const out: string[] = [];
+  out.push(`subhost ${plan.name}  (config ${plan.configFile})`);
+  out.push(`root: ${config.rootVariant}   log: ${plan.log}`);
+  for (const w of config.warnings) out.push(`warning: ${w.line ? `line ${w.line}: ` : ''}${w.variable ? `${w.variable}: ` : ''}${w.message}`);
+  out.push('');
+  plan.steps.forEach((s, i) => {
+    const where = s.variable ? `  [${s.variable}${s.line ? `, line ${s.line}` : ''}]` : '';
+    out.push(`${String(i + 1).padStart(2)}. ${s.id} (${s.place}): ${s.title}${where}`);
+    for (const a of s.host) out.push(`      do: ${describeHost(a)}`);
+    for (const o of s.native) {
+      if (o.op === 'setenv' && o.args[0] !== 'OVB_INIT') continue;
+      out.push(`      do: ${describeOp(o)}`);
+    }
+    if (s.undoTitle) out.push(`    undo: ${s.undoTitle}`);
+  });
+  if (plan.initScript !== undefined) {
+    out.push('', 'init script (run by /bin/sh in the subhost, reaper as pid 1):');
+    for (const l of plan.initScript.trimEnd().split('\n')) out.push(`    ${l}`);
+  } else if (config.init) {
+    out.push('', `init script: the output of INIT (${config.init}), run at boot`);
+  }
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,29 @@
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { OverlayBootError } from '../errors.js';
+
+export interface NativePaths {
+  launcher: string;
+  reaper: string;
+}
+
+/**
+ * The native helpers built at install time (src/native/build). OVERLAY_BOOT_NATIVE_DIR
+ * overrides the directory, for packagers who install them elsewhere.
+ */
+export function findNative(env: NodeJS.ProcessEnv = process.env): NativePaths {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const dir = env.OVERLAY_BOOT_NATIVE_DIR ?? path.resolve(here, '../../src/native/build');
+  const paths = { launcher: path.join(dir, 'ovb-launch'), reaper: path.join(dir, 'reaper') };
+  for (const p of Object.values(paths)) {
+    try {
+      accessSync(p, constants.X_OK);
+    } catch (cause) {
+      throw new OverlayBootError('NATIVE_MISSING',
+        `${p} is missing: build it with 'make -C ${path.resolve(here, '../../src/native')}' (needs gcc; musl-tools for small binaries)`,
+        { cause, found: p });
+    }
+  }
+  return paths;
+}

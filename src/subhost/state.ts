@@ -1,0 +1,133 @@
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { OverlayBootError } from '../errors.js';
+import type { NativeOp } from '../plan/types.js';
+import { isAlive, type ProcessId } from './process.js';
+
+export const DEFAULT_STATE_DIR = '/run/overlay-boot';
+
+export interface CableRecord {
+  hostIf: string;
+  subhostIf: string;
+  bridge?: string;
+  mac?: string;
+  vlan?: number;
+}
+
+/**
+ * What overlay-boot knows of a subhost it started: written before the first
+ * host change, so a crash at any point leaves enough to undo it.
+ */
+export interface StateRecord {
+  version: 1;
+  name: string;
+  config: string;
+  log: string;
+  /** The boot command, while it runs. */
+  boot?: ProcessId;
+  /** The small native monitor that waits on pid 1 and tears down. */
+  monitor?: ProcessId;
+  /** Pid 1 of the subhost, as the host sees it. */
+  pid1?: ProcessId;
+  phase: 'booting' | 'running';
+  startedAt: string;
+  cables: CableRecord[];
+  services: string[];
+  /** Teardown program (native ops) that undoes every host change of this subhost. */
+  teardown: NativeOp[];
+}
+
+export type Liveness = 'booting' | 'running' | 'stale';
+
+export function statePath(name: string, dir = DEFAULT_STATE_DIR): string {
+  return path.join(dir, `${name}.json`);
+}
+
+/**
+ * Create the record, failing if one exists: O_EXCL makes this the lock that lets
+ * exactly one of several simultaneous boots of a NAME go on.
+ */
+export function createStateRecord(file: string, record: StateRecord): void {
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+  let fd: number;
+  try {
+    fd = openSync(file, 'wx', 0o644);
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new OverlayBootError('ALREADY_RUNNING', `${record.name} is already running (state record ${file})`,
+        { name: record.name, cause });
+    }
+    throw cause;
+  }
+  try {
+    writeSync(fd, JSON.stringify(record, null, 1) + '\n');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Replace the record atomically, so readers never see half of it. */
+export function writeStateRecord(file: string, record: StateRecord): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w', 0o644);
+  try {
+    writeSync(fd, JSON.stringify(record, null, 1) + '\n');
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+}
+
+export function readStateRecord(file: string): StateRecord | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    const record = JSON.parse(text) as StateRecord;
+    if (record.version !== 1 || typeof record.name !== 'string' || !Array.isArray(record.teardown)) throw new Error('bad shape');
+    return record;
+  } catch (cause) {
+    throw new OverlayBootError('STATE_CORRUPT', `state record ${file} is unreadable`, { file, cause });
+  }
+}
+
+export function removeStateRecord(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
+/** Every record in the state directory, corrupt ones skipped. */
+export function listStateRecords(dir = DEFAULT_STATE_DIR): Array<{ file: string; record: StateRecord }> {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const out: Array<{ file: string; record: StateRecord }> = [];
+  for (const n of names.filter((x) => x.endsWith('.json')).sort()) {
+    const file = path.join(dir, n);
+    try {
+      const record = readStateRecord(file);
+      if (record) out.push({ file, record });
+    } catch {
+      // A corrupt record is reported by status for its own name; listing goes on.
+    }
+  }
+  return out;
+}
+
+/** Judge a record against the kernel: never by command lines, always by pid and start time. */
+export function liveness(record: StateRecord): Liveness {
+  if (record.phase === 'running') {
+    return isAlive(record.monitor) || isAlive(record.pid1) ? 'running' : 'stale';
+  }
+  return isAlive(record.boot) || isAlive(record.monitor) ? 'booting' : 'stale';
+}

@@ -1,0 +1,55 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+
+/**
+ * What a subhost may change on the host, read from the kernel. Two snapshots
+ * that compare equal mean the host was left exactly as it was.
+ */
+export interface HostSnapshot {
+  netns: string[];
+  links: string[];
+  mounts: string[];
+  cgroups: string[];
+  stateRecords: string[];
+  /** Processes that are not ours (the test runner and its children come and go). */
+  processes: string[];
+}
+
+function ls(dir: string): string[] {
+  try {
+    return readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+}
+
+export function snapshotHost(opts: { cgroupRoot?: string; ignorePids?: number[] } = {}): HostSnapshot {
+  const cgroupRoot = opts.cgroupRoot ?? '/sys/fs/cgroup/unified';
+  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
+    .split('\n').filter(Boolean).map((l) => l.split(': ')[1]!.split('@')[0]!).sort();
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean)
+    .map((l) => { const f = l.split(' '); const sep = f.indexOf('-'); return `${f[4]} ${f[sep + 1]}`; }).sort();
+  const cgroups = existsSync(cgroupRoot)
+    ? readdirSync(cgroupRoot, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort() : [];
+  const ignore = new Set(opts.ignorePids ?? []);
+  const processes = ls('/proc').filter((p) => /^\d+$/.test(p)).filter((pid) => {
+    if (ignore.has(Number(pid))) return false;
+    try {
+      const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      return ['reaper', 'ovb-launch', 'dummy_service'].includes(comm);
+    } catch {
+      return false;
+    }
+  }).map((pid) => `${pid} ${readFileSync(`/proc/${pid}/comm`, 'utf8').trim()}`);
+  return { netns: ls('/run/netns'), links, mounts, cgroups, stateRecords: ls('/run/overlay-boot'), processes };
+}
+
+/** Wait (bounded) until a condition holds; returns whether it did. */
+export async function waitFor(cond: () => boolean, timeoutMs = 5000, stepMs = 20): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (cond()) return true;
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
