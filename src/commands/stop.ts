@@ -67,10 +67,11 @@ export async function stopByName(name: string, options: StopOptions = {}): Promi
   const serviceMs = (options.serviceTimeoutSeconds ?? 10) * 1000;
   for (const cmd of stopCommands(record.services)) {
     if (!isAlive(pid1)) break;
-    const r = await execa('nsenter', ['-t', String(pid1.pid), '-a', '-r', '-w', '/bin/sh', '-c', cmd], {
+    const r = await execa('nsenter', ['-t', String(pid1.pid), '-m', '-u', '-i', '-n', '-p', '-r', '-w', '/bin/sh', '-c', cmd], {
       reject: false, timeout: serviceMs, stdin: 'ignore',
     });
-    if (r.exitCode !== 0) failedServices.push(cmd);
+    // Stopping the last service ends the subhost, which kills this very command: not a failure.
+    if (r.exitCode !== 0 && isAlive(pid1)) failedServices.push(cmd);
   }
   let killed = false;
   if (isAlive(pid1)) {

@@ -2,23 +2,12 @@
 // directories their comments tell the administrator to create, and read each.
 import t, { type Test } from 'tap';
 import path from 'node:path';
-import { cpSync, mkdirSync, writeFileSync, readdirSync, realpathSync, existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { cpSync, readdirSync, realpathSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { readConfig } from '../../src/config/read.js';
 import type { SubhostConfig } from '../../src/config/types.js';
 import { tempDir } from '../fixtures/config/helpers.js';
-
-const CONF_D = fileURLToPath(new URL('../../conf.d/', import.meta.url));
-
-const layout: Record<string, string[]> = {
-  minimal: ['minimal/root', 'minimal/work', 'minimal/live'],
-  tiny: ['tiny/root', 'tiny/work', 'tiny/live', 'tiny/rootfs'],
-  mail: ['mail/root', 'mail/work', 'mail/live'],
-  vlan: ['vlan/root', 'vlan/work', 'vlan/live'],
-  share: ['share/root', 'share/work', 'share/live', 'share/exchange'],
-  upperprog: ['upperprog/work', 'upperprog/live'],
-};
+import { CONF_D, prepareExample } from '../fixtures/examples.js';
 
 const expectations: Record<string, (t: Test, c: SubhostConfig, dir: string) => void> = {
   minimal(t, c, dir) {
@@ -70,10 +59,7 @@ t.test('every example is covered', async (t) => {
 
 for (const name of Object.keys(expectations)) {
   t.test(`conf.d/${name}.conf`, async (t) => {
-    const dir = realpathSync(tempDir(t));
-    cpSync(CONF_D, dir, { recursive: true });
-    for (const d of layout[name] ?? []) mkdirSync(path.join(dir, d), { recursive: true, mode: 0o755 });
-    if (name === 'share') writeFileSync(path.join(dir, 'share/motd'), '');
+    const dir = prepareExample(t, name);
     const c = await readConfig(path.join(dir, `${name}.conf`));
     t.same(c.warnings, [], 'no warnings');
     t.equal(c.base, path.join(dir, name));
