@@ -17,3 +17,5 @@ export {
   type StateRecord, type CableRecord, type Liveness,
 } from './subhost/state.js';
 export { findNative, type NativePaths } from './subhost/native.js';
+export { stop, stopByName, type StopOptions, type StopResult } from './commands/stop.js';
+export { list, status, reaperReportPath, type SubhostStatus, type ListOptions, type ReaperReport } from './commands/list.js';

@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { readConfig, type ReadConfigOptions } from '../config/index.js';
+import { configDigest, readConfig, type ReadConfigOptions } from '../config/index.js';
 import type { SubhostConfig } from '../config/types.js';
 import { OverlayBootError } from '../errors.js';
 import { firstLine } from '../host/actions.js';
@@ -67,7 +67,7 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
   const log = openSubhostLog(config.log, config.name);
   const file = statePath(config.name, stateDir);
   const record: StateRecord = {
-    version: 1, name: config.name, config: config.file, log: config.log, boot: processId(process.pid),
+    version: 1, name: config.name, config: config.file, configDigest: configDigest(config), log: config.log, boot: processId(process.pid),
     phase: 'booting', startedAt: new Date().toISOString(),
     cables: config.cables.map((c) => ({ hostIf: c.hostIf, subhostIf: c.subhostIf, bridge: c.bridge,
       mac: c.kind === 'veth' ? c.mac : undefined, vlan: c.kind === 'vlan' ? c.vlan : undefined })),

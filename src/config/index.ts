@@ -14,3 +14,4 @@ export {
 export { checkConfigSafety, type SafetyOptions } from './safety.js';
 export { resolveRootLayout, rootVariant, type RootLayout, type RootLayoutInput, type PathValue } from './root.js';
 export { resolveShare, type ShareInput } from './shares.js';
+export { configDigest } from './digest.js';

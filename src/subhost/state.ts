@@ -22,6 +22,8 @@ export interface StateRecord {
   version: 1;
   name: string;
   config: string;
+  /** configDigest() of the config the subhost was booted with. */
+  configDigest: string;
   log: string;
   /** The boot command, while it runs. */
   boot?: ProcessId;

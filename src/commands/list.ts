@@ -1,0 +1,67 @@
+import { readFileSync } from 'node:fs';
+import { OverlayBootError } from '../errors.js';
+import { processAgeSeconds } from '../subhost/process.js';
+import { DEFAULT_STATE_DIR, listStateRecords, liveness, readStateRecord, statePath, type CableRecord, type Liveness, type StateRecord } from '../subhost/state.js';
+
+/** What the reaper reports of itself (issue 5); absent for older reapers. */
+export interface ReaperReport {
+  phase?: string;
+  services?: Array<{ command: string; pid?: number; restarts?: number; state?: string; lastExit?: number }>;
+  [key: string]: unknown;
+}
+
+/** One subhost as `overlay-ls --json` shows it. Stable: fields are only ever added. */
+export interface SubhostStatus {
+  name: string;
+  config: string;
+  state: Liveness;
+  /** Host pid of the subhost's pid 1. */
+  pid1?: number;
+  monitorPid?: number;
+  /** Seconds since pid 1 started. */
+  uptimeSeconds?: number;
+  startedAt: string;
+  cables: CableRecord[];
+  services: string[];
+  log: string;
+  reaper?: ReaperReport;
+}
+
+export interface ListOptions {
+  /** Directory of runtime state records. Default `/run/overlay-boot`. */
+  stateDir?: string;
+}
+
+/** Where pid 1's reaper writes its report inside the subhost (seen from the host). */
+export function reaperReportPath(pid1: number): string {
+  return `/proc/${pid1}/root/run/overlay-boot-reaper.json`;
+}
+
+function toStatus(record: StateRecord): SubhostStatus {
+  const state = liveness(record);
+  const status: SubhostStatus = {
+    name: record.name, config: record.config, state, pid1: record.pid1?.pid, monitorPid: record.monitor?.pid,
+    startedAt: record.startedAt, cables: record.cables, services: record.services, log: record.log,
+  };
+  if (state === 'running' && record.pid1) {
+    status.uptimeSeconds = Math.round(processAgeSeconds(record.pid1));
+    try {
+      status.reaper = JSON.parse(readFileSync(reaperReportPath(record.pid1.pid), 'utf8')) as ReaperReport;
+    } catch {
+      // no report (yet): the reaper writes it once it runs
+    }
+  }
+  return status;
+}
+
+/** Every subhost that has a state record, each verified against the kernel (pid and start time). */
+export function list(options: ListOptions = {}): SubhostStatus[] {
+  return listStateRecords(options.stateDir ?? DEFAULT_STATE_DIR).map(({ record }) => toStatus(record));
+}
+
+/** One subhost by NAME; throws NOT_RUNNING when it has no record. */
+export function status(name: string, options: ListOptions = {}): SubhostStatus {
+  const record = readStateRecord(statePath(name, options.stateDir ?? DEFAULT_STATE_DIR));
+  if (!record) throw new OverlayBootError('NOT_RUNNING', `${name} is not running`, { name });
+  return toStatus(record);
+}
