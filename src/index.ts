@@ -19,3 +19,10 @@ export {
 export { findNative, type NativePaths } from './subhost/native.js';
 export { stop, stopByName, type StopOptions, type StopResult } from './commands/stop.js';
 export { list, status, reaperReportPath, type SubhostStatus, type ListOptions, type ReaperReport } from './commands/list.js';
+export { share, unshare, type ShareOptions, type ShareResult } from './commands/share.js';
+export { enter, enterArgv, subhostShell, type EnterOptions } from './commands/enter.js';
+export {
+  watch, reconcileDir, DEFAULT_WATCH_DIR, DEFAULT_DEBOUNCE_MS,
+  type WatchOptions, type WatchHandle, type WatchEvent, type WatchEventType, type WatchEventMap, type WatchLogger,
+  type ReconcileReport, type UnchangedReason,
+} from './commands/watch.js';

@@ -93,6 +93,7 @@ static const struct opdef {
 	{ "rmdir", 2, 0, IN_TEARDOWN },
 	{ "unlink", 1, 0, IN_TEARDOWN },
 	{ "del-link", 1, 0, IN_TEARDOWN },
+	{ "umount", 1, 0, IN_TEARDOWN },
 };
 
 static char *pbuf;
@@ -633,31 +634,37 @@ static void op_copy(struct op *o)
 	close(in);
 }
 
+/* Create dst as src's kind: a directory for a directory, else an empty file (parents 0755). */
+static void make_target(const char *what, const char *src, const char *dst)
+{
+	struct stat sb;
+	if (stat(src, &sb) < 0)
+		fail(errno, what, src, NULL);
+	if (S_ISDIR(sb.st_mode)) {
+		mkdir_p(what, dst, 0755, 0);
+		return;
+	}
+	size_t l = strlen(dst);
+	char *d = malloc(l + 1);
+	if (!d)
+		fail(ENOMEM, what, dst, NULL);
+	memcpy(d, dst, l + 1);
+	char *slash = strrchr(d, '/');
+	if (slash && slash != d) {
+		*slash = 0;
+		mkdir_p(what, d, 0755, 0);
+	}
+	free(d);
+	int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+	if (fd < 0)
+		fail(errno, what, dst, NULL);
+	close(fd);
+}
+
 static void op_bind_share(struct op *o)
 {
 	const char *src = o->a[0], *dst = o->a[1];
-	struct stat sb;
-	if (stat(src, &sb) < 0)
-		fail(errno, "bind-share", src, NULL);
-	if (S_ISDIR(sb.st_mode)) {
-		mkdir_p("bind-share", dst, 0755, 0);
-	} else {
-		size_t l = strlen(dst);
-		char *d = malloc(l + 1);
-		if (!d)
-			fail(ENOMEM, "bind-share", dst, NULL);
-		memcpy(d, dst, l + 1);
-		char *slash = strrchr(d, '/');
-		if (slash && slash != d) {
-			*slash = 0;
-			mkdir_p("bind-share", d, 0755, 0);
-		}
-		free(d);
-		int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
-		if (fd < 0)
-			fail(errno, "bind-share", dst, NULL);
-		close(fd);
-	}
+	make_target("bind-share", src, dst);
 	if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0) {
 		int e = errno;
 		char m[STATUS_LINE_MAX];
@@ -1145,6 +1152,11 @@ static int run_teardown(struct prog *t)
 				logf_(50, "teardown: unlink ", o->a[0], NULL, errno);
 				ok = 0;
 			}
+		} else if (!strcmp(n, "umount")) {
+			if (umount2(o->a[0], MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT) {
+				logf_(50, "teardown: umount ", o->a[0], NULL, errno);
+				ok = 0;
+			}
 		} else if (!strcmp(n, "del-link")) {
 			int r = del_link(o->a[0]);
 			if (r != 0 && r != ENODEV) {
@@ -1502,13 +1514,97 @@ static int teardown_main(void)
 	return run_teardown(&td) ? 0 : 1;
 }
 
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#define OVB_OPEN_TREE_CLONE 1
+#define OVB_MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+
+/*
+ * ovb-launch share PID SRC DST / ovb-launch unshare PID DST: (un)bind a host
+ * path into the mount namespace of a running subhost. After pivot_root the
+ * host's paths are not visible in there, so the host path is cloned into a
+ * detached mount first (open_tree), then attached inside (move_mount).
+ * Errors are `fail` lines on stderr.
+ */
+static int share_main(int argc, char **argv)
+{
+	int sharing = !strcmp(argv[1], "share");
+	const char *src = sharing ? argv[3] : NULL, *dst = argv[sharing ? 4 : 3];
+	unsigned long long pid;
+	dup2(2, 3);
+	cur_step = argv[1];
+	if (parse_num(argv[2], 10, &pid) != 0 || pid < 2)
+		fail(EINVAL, "bad pid", argv[2], NULL);
+	if (dst[0] != '/')
+		fail(EINVAL, "the subhost path must be absolute:", dst, NULL);
+	(void)argc;
+	char p[64];
+	struct buf b = BUF_INIT(p);
+	b_str(&b, "/proc/");
+	b_num(&b, (long long)pid);
+	b_str(&b, "/ns/mnt");
+	int ns = open(p, O_RDONLY | O_CLOEXEC);
+	if (ns < 0)
+		fail(errno, "open", p, NULL);
+	int tree = -1;
+	struct stat sb;
+	if (sharing) {
+		if (stat(src, &sb) < 0)
+			fail(errno, "share", src, NULL);
+		tree = (int)syscall(SYS_open_tree, AT_FDCWD, src, OVB_OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
+		if (tree < 0)
+			fail(errno, "open_tree", src, NULL);
+	}
+	if (setns(ns, CLONE_NEWNS) < 0)
+		fail(errno, "setns", p, NULL);
+	if (chdir("/") < 0)
+		fail(errno, "chdir", "/", NULL);
+	if (!sharing) {
+		if (umount2(dst, MNT_DETACH) < 0)
+			fail(errno, "umount", dst, NULL);
+		return 0;
+	}
+	/* make_target stats src again: inside, src is not visible; build from sb */
+	if (S_ISDIR(sb.st_mode)) {
+		mkdir_p("share", dst, 0755, 0);
+	} else {
+		int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+		if (fd < 0) {
+			char *d = strdup(dst), *slash = d ? strrchr(d, '/') : NULL;
+			if (slash && slash != d) {
+				*slash = 0;
+				mkdir_p("share", d, 0755, 0);
+			}
+			free(d);
+			fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+		}
+		if (fd < 0)
+			fail(errno, "share: create", dst, NULL);
+		close(fd);
+	}
+	if (syscall(SYS_move_mount, tree, "", AT_FDCWD, dst, OVB_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		fail(errno, "move_mount onto", dst, NULL);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 5 && !strcmp(argv[1], "share"))
+		return share_main(argc, argv);
+	if (argc == 4 && !strcmp(argv[1], "unshare"))
+		return share_main(argc, argv);
 	if (argc == 2 && !strcmp(argv[1], "boot"))
 		return boot_main();
 	if (argc == 2 && !strcmp(argv[1], "teardown"))
 		return teardown_main();
-	static const char u[] = "usage: ovb-launch boot|teardown  (see src/native/PROTOCOL.md)\n";
+	static const char u[] = "usage: ovb-launch boot|teardown|share PID SRC DST|unshare PID DST  (see src/native/PROTOCOL.md)\n";
 	write_all(2, u, sizeof(u) - 1);
 	return 2;
 }

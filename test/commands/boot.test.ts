@@ -22,8 +22,8 @@ function stopAtTeardown(t: Test, name: string) {
 }
 
 t.test('a copy of the host (LOWER=/) boots, is contained, and leaves nothing when it ends', async (t) => {
-  const before = snapshotHost();
   const name = uniqueName('h');
+  const before = snapshotHost({ names: [name] });
   const shared = tempDir(t, 'ovb-share-');
   writeFileSync(path.join(shared, 'hello'), 'from the host\n');
   const sh = makeSubhost(t, name, ['START=none', 'RAM_SIZE=7M', `SHARE=${shared}:/mnt/shared`]);
@@ -57,14 +57,14 @@ t.test('a copy of the host (LOWER=/) boots, is contained, and leaves nothing whe
   // Release dummy_service through its fifo: the last process ends, and so does the subhost.
   inside(r.pid1, '/bin/sh', '-c', 'echo x > /run/dummy_service');
   t.ok(await waitFor(() => !existsSync(`/run/overlay-boot/${name}.json`), 5000), 'state record removed');
-  t.ok(await waitFor(() => JSON.stringify(snapshotHost()) === JSON.stringify(before), 5000), 'host back as before');
-  t.same(snapshotHost(), before);
+  t.ok(await waitFor(() => JSON.stringify(snapshotHost({ names: [name] })) === JSON.stringify(before), 5000), 'host back as before');
+  t.same(snapshotHost({ names: [name] }), before);
   t.match(readFileSync(path.join(sh.dir, 'log'), 'utf8'), /Exited /, 'log says Exited NAME');
 });
 
 t.test('a busybox root with a cable to a bridge serves TCP to a client on that bridge', async (t) => {
-  const before = snapshotHost();
   const name = uniqueName('w');
+  const before = snapshotHost({ names: [name] });
   const br = makeBridge(t, `${name}b`);
   const lower = makeBusyboxRoot(path.join(tempDir(t, 'ovb-lower-'), 'root'));
   writeScript(path.join(lower, 'etc/init.d/web'), `
@@ -111,8 +111,8 @@ esac
   t.equal(s.wasRunning, true);
   t.same(s.failedServices, [], 'the service stopped');
   spawnSync('ip', ['link', 'del', br]);
-  t.ok(await waitFor(() => JSON.stringify(snapshotHost()) === JSON.stringify(before), 3000));
-  t.same(snapshotHost(), before, 'nothing left');
+  t.ok(await waitFor(() => JSON.stringify(snapshotHost({ names: [name] })) === JSON.stringify(before), 3000));
+  t.same(snapshotHost({ names: [name] }), before, 'nothing left');
 });
 
 t.test('failures at boot name the step and leave the host as it was', async (t) => {
@@ -134,7 +134,7 @@ t.test('failures at boot name the step and leave the host as it was', async (t) 
   for (const c of cases) {
     await t.test(c.what, async (t) => {
       const name = uniqueName('f');
-      const before = snapshotHost();
+      const before = snapshotHost({ names: [name] });
       const sh = makeSubhost(t, name, c.lines(''));
       c.setup?.(sh.dir, sh.base);
       stopAtTeardown(t, name);
@@ -146,7 +146,7 @@ t.test('failures at boot name the step and leave the host as it was', async (t) 
         if (c.step) t.equal(err.step, c.step, `names step ${c.step}`);
         t.match(err.describe(), new RegExp(sh.conf.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), 'names the config file');
       }
-      t.same(snapshotHost(), before, 'host unchanged');
+      t.same(snapshotHost({ names: [name] }), before, 'host unchanged');
       t.notOk(existsSync(path.join(sh.base, 'root/etc/network/interfaces')), 'the built-in premount file was removed again');
     });
   }

@@ -23,7 +23,39 @@ function ls(dir: string): string[] {
   }
 }
 
-export function snapshotHost(opts: { cgroupRoot?: string; ignorePids?: number[] } = {}): HostSnapshot {
+/**
+ * Snapshot the host. With `names`, keep only what belongs to those subhosts (or
+ * the test's bridges and clients named after them), so tests running beside
+ * other work compare only their own objects; without, everything (leak check).
+ */
+export function snapshotHost(opts: { cgroupRoot?: string; ignorePids?: number[]; names?: string[] } = {}): HostSnapshot {
+  const snap = snapshotAll(opts);
+  const names = opts.names;
+  if (!names?.length) return snap;
+  const mine = (s: string) => names.some((n) => s.includes(n));
+  return {
+    netns: snap.netns.filter(mine), links: snap.links.filter(mine), mounts: snap.mounts.filter(mine),
+    cgroups: snap.cgroups.filter(mine), stateRecords: snap.stateRecords.filter(mine), processes: snap.processes.filter(mine),
+  };
+}
+
+function read(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Which subhost a process of ours works for: its argv, its NAME variable, its cgroup. */
+function processLabel(pid: string): string {
+  const cmdline = read(`/proc/${pid}/cmdline`).split('\0').join(' ');
+  const name = read(`/proc/${pid}/environ`).split('\0').find((e) => e.startsWith('NAME=')) ?? '';
+  const cgroup = read(`/proc/${pid}/cgroup`).split('\n').find((l) => l.startsWith('0::')) ?? '';
+  return `${cmdline} ${name} ${cgroup}`;
+}
+
+function snapshotAll(opts: { cgroupRoot?: string; ignorePids?: number[] }): HostSnapshot {
   const cgroupRoot = opts.cgroupRoot ?? '/sys/fs/cgroup/unified';
   const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
     .split('\n').filter(Boolean).map((l) => l.split(': ')[1]!.split('@')[0]!).sort();
@@ -40,7 +72,7 @@ export function snapshotHost(opts: { cgroupRoot?: string; ignorePids?: number[] 
     } catch {
       return false;
     }
-  }).map((pid) => `${pid} ${readFileSync(`/proc/${pid}/comm`, 'utf8').trim()}`);
+  }).map((pid) => `${pid} ${read(`/proc/${pid}/comm`).trim()} ${processLabel(pid)}`);
   return { netns: ls('/run/netns'), links, mounts, cgroups, stateRecords: ls('/run/overlay-boot'), processes };
 }
 
