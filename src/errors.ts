@@ -42,6 +42,11 @@ export const ERROR_CODES = {
   STATE_CORRUPT: 'the runtime state record is unreadable',
   USAGE: 'bad command line',
   INTERNAL: 'internal error',
+  // overlay-diskfile
+  DISK_UNREADABLE: 'the disk image cannot be read',
+  DISK_BAD_TABLE: 'the disk image has no readable partition table',
+  DISK_NO_PARTITION: 'the disk image has no partition of that index',
+  DISK_MOUNT_FAILED: 'the disk image could not be mounted',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

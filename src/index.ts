@@ -17,7 +17,7 @@ export {
   type StateRecord, type CableRecord, type Liveness,
 } from './subhost/state.js';
 export { findNative, type NativePaths } from './subhost/native.js';
-export { stop, stopByName, type StopOptions, type StopResult } from './commands/stop.js';
+export { stop, stopAll, stopByName, type StopOptions, type StopResult } from './commands/stop.js';
 export { list, status, reaperReportPath, type SubhostStatus, type ListOptions, type ReaperReport } from './commands/list.js';
 export { share, unshare, type ShareOptions, type ShareResult } from './commands/share.js';
 export { enter, enterArgv, subhostShell, type EnterOptions } from './commands/enter.js';
@@ -26,3 +26,5 @@ export {
   type WatchOptions, type WatchHandle, type WatchEvent, type WatchEventType, type WatchEventMap, type WatchLogger,
   type ReconcileReport, type UnchangedReason,
 } from './commands/watch.js';
+export { diskfileMount, splitMountPath } from './commands/diskfile.js';
+export { readPartitionTable } from './host/partitions.js';
