@@ -10,6 +10,7 @@ const USAGE = `usage: overlay-boot [--check [--json]] [--foreground] CONF
   --check        read and check CONF and print the boot plan; change nothing
   --json         with --check: print the plan (or the errors) as one JSON document
   --foreground   stay until the subhost ends (for supervisors such as systemd)
+  --pidfile FILE write the pid of the subhost's monitor to FILE (systemd PIDFile=)
   -q, --quiet    print nothing on success
 `;
 
@@ -19,7 +20,7 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
     ({ values, positionals } = parseArgs({
       args: argv, allowPositionals: true,
       options: {
-        check: { type: 'boolean' }, json: { type: 'boolean' }, foreground: { type: 'boolean' },
+        check: { type: 'boolean' }, json: { type: 'boolean' }, foreground: { type: 'boolean' }, pidfile: { type: 'string' },
         quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -45,7 +46,7 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
   }
 
   try {
-    const r = await boot(conf, { env: io.env, foreground: values.foreground });
+    const r = await boot(conf, { env: io.env, foreground: values.foreground, pidFile: values.pidfile });
     if (!values.quiet) io.stdout(`${r.name} started: pid 1 is ${r.pid1}, log ${r.log}\n`);
     if (r.ended) {
       const code = await r.ended;

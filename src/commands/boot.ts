@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { configDigest, readConfig, type ReadConfigOptions } from '../config/index.js';
@@ -6,6 +6,8 @@ import type { SubhostConfig } from '../config/types.js';
 import { OverlayBootError } from '../errors.js';
 import { firstLine } from '../host/actions.js';
 import { findCgroup2Root } from '../host/cgroup.js';
+import { mountPoints } from '../host/links.js';
+import { runTeardown } from '../subhost/launch.js';
 import { buildBootPlan } from '../plan/build.js';
 import type { BootEventListener } from '../plan/events.js';
 import { executePlan } from '../plan/execute.js';
@@ -25,6 +27,8 @@ export interface BootOptions extends Omit<ReadConfigOptions, 'action'> {
   bootTimeoutMs?: number;
   /** Return only when the subhost has ended (for supervisors like systemd). Default false. */
   foreground?: boolean;
+  /** Write the monitor's pid here once the subhost is up (for systemd's PIDFile=). */
+  pidFile?: string;
   /** Fail this step on purpose (tests). Default: `OVERLAY_BOOT_FAIL_STEP` from the environment. */
   failStep?: string;
 }
@@ -42,11 +46,23 @@ export interface BootResult {
 }
 
 /** The plan a boot would run, with everything resolved that can be without changing the host. */
-export async function planBoot(config: SubhostConfig, options: { stateDir?: string; reaperPath: string; runInit?: boolean }): Promise<BootPlan> {
+export async function planBoot(config: SubhostConfig,
+  options: { stateDir?: string; reaperPath: string; runInit?: boolean; bangMounts?: string[]; pidFile?: string }): Promise<BootPlan> {
   const initScript = config.init && options.runInit ? await runInitCommand(config) : undefined;
   return buildBootPlan(config, {
     stateDir: options.stateDir, reaperPath: options.reaperPath, cgroupRoot: findCgroup2Root(), initScript,
+    bangMounts: options.bangMounts, pidFile: options.pidFile,
   });
+}
+
+/**
+ * Mounts that appeared on the host while the config was read, under the
+ * config's directory or BASE: made by '!' commands such as overlay-diskfile.
+ * They belong to this subhost and are unmounted when it ends.
+ */
+function newMountsUnder(before: Set<string>, dirs: string[]): string[] {
+  const inside = (m: string) => dirs.some((d) => m === d || m.startsWith(d.endsWith('/') ? d : `${d}/`));
+  return [...mountPoints()].filter((m) => !before.has(m) && inside(m)).sort().reverse();
 }
 
 /**
@@ -57,10 +73,26 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
   requireRoot('overlay-boot');
   const stateDir = options.stateDir ?? DEFAULT_STATE_DIR;
   const native = findNative();
-  const config = await readConfig(configPath, { ...options, action: 'overlay-boot' });
-  await recoverStaleRecord(config.name, stateDir, native.launcher, 'ignore');
-  checkHostForBoot(config, stateDir);
-  const plan = await planBoot(config, { stateDir, reaperPath: native.reaper, runInit: true });
+  const mountsBefore = mountPoints();
+  let config: SubhostConfig;
+  try {
+    config = await readConfig(configPath, { ...options, action: 'overlay-boot' });
+  } catch (e) {
+    const made = newMountsUnder(mountsBefore, [path.dirname(path.resolve(configPath))]);
+    if (made.length) await runTeardown(native.launcher, made.map((m) => ({ op: 'umount', args: [m] })), 'ignore', process.env);
+    throw e;
+  }
+  const bangMounts = newMountsUnder(mountsBefore, [path.dirname(config.file), config.base]);
+  let plan: BootPlan;
+  try {
+    await recoverStaleRecord(config.name, stateDir, native.launcher, 'ignore');
+    checkHostForBoot(config, stateDir);
+    const pidFile = options.pidFile ? path.resolve(options.pidFile) : undefined;
+    plan = await planBoot(config, { stateDir, reaperPath: native.reaper, runInit: true, bangMounts, pidFile });
+  } catch (e) {
+    if (bangMounts.length) await runTeardown(native.launcher, bangMounts.map((m) => ({ op: 'umount', args: [m] })), 'ignore', process.env);
+    throw e;
+  }
 
   mkdirSync(path.dirname(config.log), { recursive: true });
   const logFd = openSync(config.log, 'a', 0o640);
@@ -91,6 +123,7 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
         // The monitor removes the record when the subhost ends; never resurrect it.
         if (!readStateRecord(file)) return;
         writeStateRecord(file, { ...record, boot: undefined, phase: 'running', monitor, pid1: processId(pid1) ?? { pid: pid1, start: 0 }, teardown });
+        if (options.pidFile) writeFileSync(path.resolve(options.pidFile), `${monitor.pid}\n`);
       },
     });
     log.info({ pid1: result.pid1 }, `Started ${config.name}`);

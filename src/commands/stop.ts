@@ -1,8 +1,6 @@
-import { execa } from 'execa';
 import { readConfig, type ReadConfigOptions } from '../config/index.js';
 import { OverlayBootError } from '../errors.js';
 import { netnsExists } from '../host/links.js';
-import { stopCommands } from '../subhost/init-script.js';
 import { runTeardown } from '../subhost/launch.js';
 import { findNative } from '../subhost/native.js';
 import { isAlive } from '../subhost/process.js';
@@ -12,7 +10,11 @@ import { requireRoot } from './preflight.js';
 export interface StopOptions extends Omit<ReadConfigOptions, 'action'> {
   /** Seconds to wait after SIGTERM before SIGKILL. Default: STOP_TIMEOUT of the config (10). */
   timeoutSeconds?: number;
-  /** Seconds each START service's `stop` may take. Default 10. */
+  /**
+   * Unused since the reaper stops the START services itself, within its grace period
+   * (STOP_TIMEOUT); kept so that existing callers still compile.
+   * @deprecated
+   */
   serviceTimeoutSeconds?: number;
   /** Directory of runtime state records. Default `/run/overlay-boot`. */
   stateDir?: string;
@@ -22,12 +24,18 @@ export interface StopResult {
   name: string;
   /** false when the subhost was not running (left-overs were cleaned). */
   wasRunning: boolean;
-  /** Services whose stop command failed. */
+  /**
+   * Services whose stop command failed. Always empty now: the reaper runs the stop
+   * commands as one script at SIGTERM and their output goes to the subhost's log.
+   */
   failedServices: string[];
   killed: boolean;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Added to timeoutSeconds before stop SIGKILLs pid 1 itself: the reaper's KILL and the teardown. */
+const STOP_MARGIN_MS = 3000;
 
 async function waitGone(record: StateRecord, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
@@ -39,8 +47,9 @@ async function waitGone(record: StateRecord, ms: number): Promise<boolean> {
 }
 
 /**
- * Stop the subhost of a config file: its START services in reverse order, then
- * TERM to pid 1 (the reaper stops the rest), KILL after the timeout; returns
+ * Stop the subhost of a config file: SIGTERM to pid 1, whose reaper stops the START
+ * services in reverse order, TERMs the rest and KILLs at its grace limit; SIGKILL to
+ * pid 1 here when the subhost is still there after the timeout (+3 s); returns
  * when the monitor has undone everything. Stopping a stopped subhost cleans any
  * left-over and throws NOT_RUNNING.
  */
@@ -62,22 +71,18 @@ export async function stopByName(name: string, options: StopOptions = {}): Promi
   if (record.phase === 'booting' && !record.pid1) {
     throw new OverlayBootError('LOCKED', `${name} is still booting (pid ${record.boot?.pid})`, { name });
   }
+  // The reaper stops the START services itself (reverse order) when it gets SIGTERM, then
+  // TERMs the RUN services and everything else, and KILLs at its grace limit (STOP_TIMEOUT).
+  // It runs the stop commands as one script, so no per-service failure is known here:
+  // failedServices stays empty (the services' output is in the subhost's log).
   const failedServices: string[] = [];
   const pid1 = record.pid1!;
-  const serviceMs = (options.serviceTimeoutSeconds ?? 10) * 1000;
-  for (const cmd of stopCommands(record.services)) {
-    if (!isAlive(pid1)) break;
-    const r = await execa('nsenter', ['-t', String(pid1.pid), '-m', '-u', '-i', '-n', '-p', '-r', '-w', '/bin/sh', '-c', cmd], {
-      reject: false, timeout: serviceMs, stdin: 'ignore',
-    });
-    // Stopping the last service ends the subhost, which kills this very command: not a failure.
-    if (r.exitCode !== 0 && isAlive(pid1)) failedServices.push(cmd);
-  }
   let killed = false;
   if (isAlive(pid1)) {
     try { process.kill(pid1.pid, 'SIGTERM'); } catch { /* gone */ }
   }
-  const timeoutMs = (options.timeoutSeconds ?? 10) * 1000;
+  // The reaper's own grace limit, plus a margin for it to KILL and for the monitor's teardown.
+  const timeoutMs = (options.timeoutSeconds ?? 10) * 1000 + STOP_MARGIN_MS;
   if (!(await waitGone(record, timeoutMs))) {
     killed = true;
     if (isAlive(pid1)) {
@@ -100,4 +105,24 @@ async function cleanLeftovers(name: string, record: StateRecord | undefined, lau
     // SPEC: overlay-stop of a stopped subhost deletes a left-over network namespace.
     await runTeardown(launcher, [{ op: 'del-netns', args: [name] }], 'ignore', process.env);
   }
+}
+
+/**
+ * Stop every running subhost, the most recently started first (the init
+ * script's `stop`). Errors are collected, not thrown, so one stubborn subhost
+ * does not keep the others running.
+ */
+export async function stopAll(options: StopOptions = {}): Promise<Array<{ name: string; error?: OverlayBootError }>> {
+  const { list } = await import('./list.js');
+  const running = list(options).filter((s) => s.state === 'running').sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+  const results: Array<{ name: string; error?: OverlayBootError }> = [];
+  for (const s of running) {
+    try {
+      await stopByName(s.name, options);
+      results.push({ name: s.name });
+    } catch (e) {
+      results.push({ name: s.name, error: e instanceof OverlayBootError ? e : new OverlayBootError('STOP_FAILED', String(e), { name: s.name }) });
+    }
+  }
+  return results;
 }

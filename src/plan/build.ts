@@ -3,7 +3,7 @@ import type { SubhostConfig } from '../config/types.js';
 import { OverlayBootError } from '../errors.js';
 import { cableActions, cableUndo, describeCable } from '../host/cables.js';
 import { devOps, devptsOps, nativeOp as op, runOps, sysfsOps } from '../rootfs/devices.js';
-import { builtinInitScript } from '../subhost/init-script.js';
+import { builtinInitScript, stopCommands } from '../subhost/init-script.js';
 import type { BootPlan, PlanStep } from './types.js';
 
 /** Stands for the directory the UPPER program prints, until boot runs it. */
@@ -20,6 +20,10 @@ export interface BuildPlanOptions {
   initScript?: string;
   /** ACTION for hooks. Default `overlay-boot`. */
   action?: string;
+  /** A file to hold the monitor's pid (systemd's PIDFile=); removed when the subhost ends. */
+  pidFile?: string;
+  /** Mounts that `!` commands made on the host while the config was read (overlay-diskfile). */
+  bangMounts?: string[];
   /** Milliseconds a PREMOUNT/POSTMOUNT hook may run. Default 60000. */
   hookTimeoutMs?: number;
 }
@@ -49,12 +53,26 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
     CABLES: config.cables.map((c) => c.spec).join(' '),
   };
 
+  if (options.bangMounts?.length) {
+    step({
+      id: 'bang-mounts', title: `keep ${options.bangMounts.join(', ')} mounted ('!' commands mounted them)`, place: 'host',
+      undo: options.bangMounts.map((m) => op('umount', m)), undoTitle: `unmount ${options.bangMounts.join(', ')}`,
+    });
+  }
+
   const statePath = path.join(stateDir, `${name}.json`);
   step({
     id: 'state', title: `create runtime state record ${statePath} (the lock on NAME ${name})`, place: 'host',
     host: [{ kind: 'state-record', path: statePath }],
     undo: [op('unlink', statePath)], undoTitle: `remove ${statePath}`,
   });
+
+  if (options.pidFile) {
+    step({
+      id: 'pidfile', title: `write the monitor's pid to ${options.pidFile} once the subhost is up`, place: 'host',
+      undo: [op('unlink', options.pidFile)], undoTitle: `remove ${options.pidFile}`,
+    });
+  }
 
   if (config.upperProgram) {
     step({
@@ -189,6 +207,10 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
       : `start ${config.start.length ? config.start.join(', ') : 'no service (dummy_service)'}, with the reaper as pid 1`,
     native: [
       op('setenv', 'OVB_INIT', initScript),
+      // The reaper stops START services itself at shutdown (reverse order); not with INIT set.
+      op('setenv', 'OVB_STOP', config.init ? '' : stopCommands(config.start).join('\n')),
+      // Supervised foreground services, one `/bin/sh -c` command line each.
+      op('setenv', 'OVB_RUN', config.run.join('\n')),
       op('setenv', 'OVB_STOP_TIMEOUT', String(config.stopTimeout)),
       op('setenv', 'OVB_DUMMY', config.init ? '0' : '1'),
       op('exec', 'reaper', name),

@@ -69,7 +69,11 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
   };
 
   for (const step of plan.steps) {
-    if (!step.host.length) continue;
+    if (!step.host.length) {
+      // A host step with nothing left to do records a change made before the plan ran ('!' mounts).
+      if (step.place === 'host') done.push(step);
+      continue;
+    }
     emit({ type: 'step-start', step: step.id, title: step.title });
     const t0 = performance.now();
     try {

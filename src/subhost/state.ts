@@ -4,7 +4,8 @@ import { OverlayBootError } from '../errors.js';
 import type { NativeOp } from '../plan/types.js';
 import { isAlive, type ProcessId } from './process.js';
 
-export const DEFAULT_STATE_DIR = '/run/overlay-boot';
+/** Where state records live; OVERLAY_BOOT_STATE_DIR moves them (tests, several independent sets). */
+export const DEFAULT_STATE_DIR = process.env.OVERLAY_BOOT_STATE_DIR || '/run/overlay-boot';
 
 export interface CableRecord {
   hostIf: string;

@@ -1,0 +1,35 @@
+# Installs overlay-boot system-wide (after `npm ci`, which builds everything):
+#   make install      [PREFIX=/usr/local] [DESTDIR=]
+#   make uninstall    (keeps /etc/subhosts.conf)
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+SYSTEMDDIR ?= /etc/systemd/system
+LIBDIR := $(PREFIX)/lib/overlay-boot
+SBINDIR := $(PREFIX)/sbin
+MANDIR := $(PREFIX)/share/man
+COMMANDS := overlay-boot overlay-stop overlay-go overlay-share overlay-ls overlay-diskfile overlay-watch
+
+.PHONY: install uninstall
+install:
+	@test -f dist/index.js -a -x src/native/build/ovb-launch || { echo "run 'npm ci' first (it builds dist/ and src/native/build/)" >&2; exit 1; }
+	rm -rf $(DESTDIR)$(LIBDIR)
+	mkdir -p $(DESTDIR)$(LIBDIR)/src/native $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(SYSCONFDIR)/init.d $(DESTDIR)$(SYSTEMDDIR)
+	cp -r package.json package-lock.json dist bin conf.d $(DESTDIR)$(LIBDIR)/
+	cp -r src/native/build $(DESTDIR)$(LIBDIR)/src/native/
+	cp -r node_modules $(DESTDIR)$(LIBDIR)/
+	cd $(DESTDIR)$(LIBDIR) && npm prune --omit=dev --offline --no-audit --no-fund >/dev/null 2>&1 || true
+	for c in $(COMMANDS); do test ! -f bin/$$c.js || ln -sf $(LIBDIR)/bin/$$c.js $(DESTDIR)$(SBINDIR)/$$c; done
+	for m in man/*.5; do test ! -f $$m || cp $$m $(DESTDIR)$(MANDIR)/man5/; done
+	for m in man/*.8; do test ! -f $$m || cp $$m $(DESTDIR)$(MANDIR)/man8/; done
+	sed 's|@SBINDIR@|$(SBINDIR)|g' init/subhosts > $(DESTDIR)$(SYSCONFDIR)/init.d/subhosts
+	chmod 755 $(DESTDIR)$(SYSCONFDIR)/init.d/subhosts
+	sed 's|@SBINDIR@|$(SBINDIR)|g' init/subhosts@.service > $(DESTDIR)$(SYSTEMDDIR)/subhosts@.service
+	test -e $(DESTDIR)$(SYSCONFDIR)/subhosts.conf || cp init/subhosts.conf $(DESTDIR)$(SYSCONFDIR)/subhosts.conf
+
+uninstall:
+	rm -rf $(DESTDIR)$(LIBDIR)
+	for c in $(COMMANDS); do rm -f $(DESTDIR)$(SBINDIR)/$$c; done
+	for m in man/*.5; do rm -f $(DESTDIR)$(MANDIR)/man5/$$(basename $$m); done
+	for m in man/*.8; do rm -f $(DESTDIR)$(MANDIR)/man8/$$(basename $$m); done
+	rm -f $(DESTDIR)$(SYSCONFDIR)/init.d/subhosts $(DESTDIR)$(SYSTEMDDIR)/subhosts@.service
