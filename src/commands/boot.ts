@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { configDigest, readConfig, type ReadConfigOptions } from '../config/index.js';
+import { checkHookSafety, configDigest, readConfig, type ReadConfigOptions } from '../config/index.js';
 import type { SubhostConfig } from '../config/types.js';
 import { OverlayBootError } from '../errors.js';
 import { firstLine } from '../host/actions.js';
@@ -41,6 +41,8 @@ export interface BootResult {
   monitorPid: number;
   /** Milliseconds per step. */
   stepTimes: Record<string, number>;
+  /** The plan that was run: every step with its undo. */
+  plan: BootPlan;
   /** With `foreground`: resolves with the monitor's exit status when the subhost has ended. */
   ended?: Promise<number | null>;
 }
@@ -85,6 +87,7 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
   const bangMounts = newMountsUnder(mountsBefore, [path.dirname(config.file), config.base]);
   let plan: BootPlan;
   try {
+    if (options.checkOwnership !== false) await checkHookSafety(config);
     await recoverStaleRecord(config.name, stateDir, native.launcher, 'ignore');
     checkHostForBoot(config, stateDir);
     const pidFile = options.pidFile ? path.resolve(options.pidFile) : undefined;
@@ -119,17 +122,20 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
         options.onEvent?.(e);
       },
       createState: (f, teardown) => createStateRecord(f, { ...record, teardown }),
-      onRunning: ({ monitor, pid1, teardown }) => {
+      onProgress: ({ monitor, pid1, running, teardown }) => {
         // The monitor removes the record when the subhost ends; never resurrect it.
         if (!readStateRecord(file)) return;
-        writeStateRecord(file, { ...record, boot: undefined, phase: 'running', monitor, pid1: processId(pid1) ?? { pid: pid1, start: 0 }, teardown });
-        if (options.pidFile) writeFileSync(path.resolve(options.pidFile), `${monitor.pid}\n`);
+        writeStateRecord(file, {
+          ...record, boot: running ? undefined : record.boot, phase: running ? 'running' : 'booting', monitor,
+          pid1: pid1 === undefined ? undefined : processId(pid1) ?? { pid: pid1, start: 0 }, teardown,
+        });
+        if (running && options.pidFile) writeFileSync(path.resolve(options.pidFile), `${monitor.pid}\n`);
       },
     });
     log.info({ pid1: result.pid1 }, `Started ${config.name}`);
     return {
       name: config.name, config: config.file, log: config.log, pid1: result.pid1, monitorPid: result.monitor.pid,
-      stepTimes: result.stepTimes, ended: result.exited,
+      stepTimes: result.stepTimes, plan: result.plan, ended: result.exited,
     };
   } catch (e) {
     log.error({ err: e instanceof OverlayBootError ? e.toJSON() : String(e) }, `Boot of ${config.name} failed`);

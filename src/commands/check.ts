@@ -1,4 +1,4 @@
-import { readConfig, type ReadConfigOptions } from '../config/index.js';
+import { checkHookSafety, readConfig, type ReadConfigOptions } from '../config/index.js';
 import type { SubhostConfig } from '../config/types.js';
 import { isOverlayBootError } from '../errors.js';
 import type { BootPlan } from '../plan/types.js';
@@ -23,6 +23,7 @@ export interface CheckResult {
  */
 export async function checkConfig(configPath: string, options: CheckOptions = {}): Promise<CheckResult> {
   const config = await readConfig(configPath, { ...options, action: 'overlay-check' });
+  if (options.checkOwnership !== false) await checkHookSafety(config);
   let reaperPath = 'src/native/build/reaper (not built)';
   try {
     reaperPath = findNative().reaper;

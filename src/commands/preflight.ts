@@ -16,6 +16,20 @@ export function requireRoot(what: string): void {
  * failures (a running subhost, a missing bridge, a name in use) change nothing.
  */
 export function checkHostForBoot(config: SubhostConfig, stateDir: string): void {
+  try {
+    checkHost(config, stateDir);
+  } catch (e) {
+    // A boot racing us may have taken NAME between our reads: say so, not "in use".
+    const record = readStateRecord(statePath(config.name, stateDir));
+    if (record && liveness(record) !== 'stale' && (e as OverlayBootError).code !== 'ALREADY_RUNNING') {
+      throw new OverlayBootError('ALREADY_RUNNING', `${config.name} is already running (${record.phase}, config ${record.config})`,
+        { file: config.file, name: config.name, variable: 'NAME', line: config.origins.NAME?.line });
+    }
+    throw e;
+  }
+}
+
+function checkHost(config: SubhostConfig, stateDir: string): void {
   const where = (variable: string) => ({ file: config.file, line: config.origins[variable as 'NAME']?.line, variable, name: config.name });
   const record = readStateRecord(statePath(config.name, stateDir));
   if (record && liveness(record) !== 'stale') {

@@ -34,6 +34,9 @@ export interface StopResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** How long stop waits for a boot in progress (boot itself gives up after 120 s). */
+const BOOT_WAIT_MS = 130000;
+
 /** Added to timeoutSeconds before stop SIGKILLs pid 1 itself: the reaper's KILL and the teardown. */
 const STOP_MARGIN_MS = 3000;
 
@@ -68,13 +71,21 @@ export async function stopByName(name: string, options: StopOptions = {}): Promi
     await cleanLeftovers(name, record, native.launcher, file);
     throw new OverlayBootError('NOT_RUNNING', `${name} is not running`, { name });
   }
-  if (record.phase === 'booting' && !record.pid1) {
-    throw new OverlayBootError('LOCKED', `${name} is still booting (pid ${record.boot?.pid})`, { name });
+  if (record.phase === 'booting' && isAlive(record.boot)) {
+    // Boot and stop racing: let the boot finish (it is bounded), then stop what it made.
+    const end = Date.now() + BOOT_WAIT_MS;
+    while (Date.now() < end && isAlive(record.boot) && readStateRecord(file)?.phase === 'booting') await sleep(20);
+    if (isAlive(record.boot) && readStateRecord(file)?.phase === 'booting') {
+      throw new OverlayBootError('LOCKED', `${name} is still booting (pid ${record.boot?.pid})`, { name });
+    }
+    return stopByName(name, options);
   }
-  // The reaper stops the START services itself (reverse order) when it gets SIGTERM, then
-  // TERMs the RUN services and everything else, and KILLs at its grace limit (STOP_TIMEOUT).
-  // It runs the stop commands as one script, so no per-service failure is known here:
-  // failedServices stays empty (the services' output is in the subhost's log).
+  if (!isAlive(record.pid1)) {
+    // The boot command died before pid 1 ran: its monitor is undoing the boot; wait for it.
+    await waitGone(record, 15000);
+    await cleanLeftovers(name, readStateRecord(file), native.launcher, file);
+    throw new OverlayBootError('NOT_RUNNING', `${name} is not running`, { name });
+  }
   const failedServices: string[] = [];
   const pid1 = record.pid1!;
   let killed = false;

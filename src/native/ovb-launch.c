@@ -1427,11 +1427,12 @@ static int boot_main(void)
 	}
 
 	/*
-	 * The library may still be writing the state record between `ready` and
-	 * `detach`: tearing down now could let it write a record after we removed
-	 * it. Wait (bounded) until it detaches or goes away.
+	 * While attached, the library may still be writing the state record (pids,
+	 * phase): tearing down now could let it write a record after we removed it.
+	 * It closes the control pipe as soon as it reads `fail`, `exit` or `ready`;
+	 * wait (bounded) for that.
 	 */
-	if (ctl >= 0 && ready_seen && !detached) {
+	if (ctl >= 0 && !detached) {
 		struct pollfd pc = { ctl, POLLIN, 0 };
 		for (int i = 0; i < 100 && ctl >= 0; i++) {
 			if (poll(&pc, 1, 100) <= 0)

@@ -14,8 +14,11 @@ export interface ExecuteOptions {
   onEvent?: BootEventListener;
   /** Create the state record (step `state`). */
   createState: (file: string, teardown: NativeOp[]) => void;
-  /** Called once pid 1 is known and before detaching: record it. */
-  onRunning: (ids: { monitor: ProcessId; pid1: number; teardown: NativeOp[] }) => void;
+  /**
+   * Record progress in the state record: the monitor once launched, pid 1 once
+   * known, `running` before detaching. Called only while the monitor waits for us.
+   */
+  onProgress: (p: { monitor: ProcessId; pid1?: number; running?: boolean; teardown: NativeOp[] }) => void;
   /** Step id to fail on purpose, for fault-injection tests. */
   failStep?: string;
   /** Milliseconds for an external command on the host. Default 30000. */
@@ -29,6 +32,8 @@ export interface ExecuteOptions {
 export interface ExecuteResult {
   monitor: ProcessId;
   pid1: number;
+  /** The plan as run (UPPER resolved). */
+  plan: BootPlan;
   /** Resolves when the monitor exits (only kept for stayAttached). */
   exited?: Promise<number | null>;
   stepTimes: Record<string, number>;
@@ -69,11 +74,7 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
   };
 
   for (const step of plan.steps) {
-    if (!step.host.length) {
-      // A host step with nothing left to do records a change made before the plan ran ('!' mounts).
-      if (step.place === 'host') done.push(step);
-      continue;
-    }
+    if (!step.host.length && step.place !== 'host') continue;
     emit({ type: 'step-start', step: step.id, title: step.title });
     const t0 = performance.now();
     try {
@@ -88,6 +89,7 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
         // The state record is the lock: a second boot fails here and must not undo the first one's.
         if (action.kind === 'state-record') done.push(step);
       }
+      // A host step without actions records a change made before the plan ran ('!' mounts).
       if (step.host[0]?.kind !== 'state-record') done.push(step);
       if (options.failStep === step.id) throw new OverlayBootError('FAULT_INJECTED', `fault injected at step ${step.id}`);
     } catch (cause) {
@@ -104,11 +106,17 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
   const native: NativeOp[] = [];
   const nativeSteps = plan.steps.filter((s) => s.place !== 'host' || s.native.length);
   for (const s of nativeSteps) {
-    native.push({ op: 'step', args: [s.id] }, ...s.native);
-    if (options.failStep === s.id) native.push({ op: 'fail', args: [`fault injected at step ${s.id}`] });
+    const ops = [...s.native];
+    if (options.failStep === s.id) {
+      // After the step's own work, so its undo is proved too; but before an exec, which never returns.
+      const at = ops[ops.length - 1]?.op === 'exec' ? ops.length - 1 : ops.length;
+      ops.splice(at, 0, { op: 'fail', args: [`fault injected at step ${s.id}`] });
+    }
+    native.push({ op: 'step', args: [s.id] }, ...ops);
   }
   const teardown = teardownProgram(plan.steps, plan.name);
   const handle = launchSubhost(options.launcher, native, teardown, options.logFd, env);
+  options.onProgress({ monitor: handle.monitor, teardown });
   const byId = new Map(plan.steps.map((s) => [s.id, s]));
   let current: { id: string; usec: number } | undefined;
   let pid1: number | undefined;
@@ -132,6 +140,7 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
       emit({ type: 'step-start', step: st.step, title: byId.get(st.step)?.title ?? st.step });
     } else if (st.kind === 'pid1') {
       pid1 = st.pid;
+      options.onProgress({ monitor: handle.monitor, pid1, teardown });
     } else if (st.kind === 'fail') {
       failure = st;
       break;
@@ -151,13 +160,13 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
       const ms = performance.now() - launchT0;
       emit({ type: 'step-done', step: current.id, title: byId.get(current.id)?.title ?? current.id, durationMs: ms });
     }
-    options.onRunning({ monitor: handle.monitor, pid1, teardown });
+    options.onProgress({ monitor: handle.monitor, pid1, running: true, teardown });
     if (options.stayAttached) {
       handle.detach();
-      return { monitor: handle.monitor, pid1, stepTimes, exited: handle.exited };
+      return { monitor: handle.monitor, pid1, stepTimes, plan, exited: handle.exited };
     }
     handle.detach();
-    return { monitor: handle.monitor, pid1, stepTimes };
+    return { monitor: handle.monitor, pid1, stepTimes, plan };
   }
 
   // Failed: the monitor tears down; wait for it so the host is clean when we return.

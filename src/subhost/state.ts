@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { OverlayBootError } from '../errors.js';
 import type { NativeOp } from '../plan/types.js';
@@ -52,20 +52,20 @@ export function statePath(name: string, dir = DEFAULT_STATE_DIR): string {
  */
 export function createStateRecord(file: string, record: StateRecord): void {
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
-  let fd: number;
+  // Written whole under a private name, then linked into place: link(2) fails
+  // if the name exists, and a crash can never leave an empty record behind.
+  const tmp = `${file}.${process.pid}.new`;
+  writeFileSync(tmp, JSON.stringify(record, null, 1) + '\n', { mode: 0o644 });
   try {
-    fd = openSync(file, 'wx', 0o644);
+    linkSync(tmp, file);
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new OverlayBootError('ALREADY_RUNNING', `${record.name} is already running (state record ${file})`,
         { name: record.name, cause });
     }
     throw cause;
-  }
-  try {
-    writeSync(fd, JSON.stringify(record, null, 1) + '\n');
   } finally {
-    closeSync(fd);
+    unlinkSync(tmp);
   }
 }
 
@@ -132,5 +132,8 @@ export function liveness(record: StateRecord): Liveness {
   if (record.phase === 'running') {
     return isAlive(record.monitor) || isAlive(record.pid1) ? 'running' : 'stale';
   }
-  return isAlive(record.boot) || isAlive(record.monitor) ? 'booting' : 'stale';
+  if (isAlive(record.boot)) return 'booting';
+  // The boot command died: a monitor that still lives is ending the subhost (it aborts
+  // when the library goes away before ready), or pid 1 lives on without it.
+  return isAlive(record.monitor) || isAlive(record.pid1) ? 'booting' : 'stale';
 }
