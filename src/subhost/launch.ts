@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { encodeBootProgram, encodeOps } from '../plan/program.js';
 import type { NativeOp } from '../plan/types.js';
@@ -44,8 +45,9 @@ export interface LaunchHandle {
  */
 export function launchSubhost(launcher: string, boot: NativeOp[], teardown: NativeOp[],
   logFd: number, env: NodeJS.ProcessEnv): LaunchHandle {
+  // Hooks run in BASE, as the spec has every value but NAME and LOG evaluated there.
   const child = spawn(launcher, ['boot'], {
-    stdio: ['pipe', logFd, logFd, 'pipe', 'pipe'], detached: true, env,
+    stdio: ['pipe', logFd, logFd, 'pipe', 'pipe'], detached: true, env, cwd: env.BASE && existsSync(env.BASE) ? env.BASE : '/',
   });
   const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (code) => resolve(code));
