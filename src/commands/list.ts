@@ -3,10 +3,29 @@ import { OverlayBootError } from '../errors.js';
 import { processAgeSeconds } from '../subhost/process.js';
 import { DEFAULT_STATE_DIR, listStateRecords, liveness, readStateRecord, statePath, type CableRecord, type Liveness, type StateRecord } from '../subhost/state.js';
 
-/** What the reaper reports of itself (issue 5); absent for older reapers. */
+/**
+ * What the reaper reports of itself in /run/overlay-boot-reaper.json inside the subhost,
+ * rewritten (temp file + rename) on every change; see reaper(8). Absent for older reapers.
+ */
 export interface ReaperReport {
-  phase?: string;
-  services?: Array<{ command: string; pid?: number; restarts?: number; state?: string; lastExit?: number }>;
+  /** NAME, as given to the reaper. */
+  name?: string;
+  /** `starting` while the init script runs, `running` after, `stopping` from the first stop signal. */
+  phase?: 'starting' | 'running' | 'stopping' | string;
+  /** Exit status of the init script (128+signal when killed); null while it runs. */
+  initStatus?: number | null;
+  /** The signal that started the shutdown (`SIGTERM`, ...), null before. */
+  stopSignal?: string | null;
+  /** The RUN services, in config order. */
+  services?: Array<{
+    command: string;
+    /** Pid inside the subhost's pid namespace; null when not running. */
+    pid?: number | null;
+    restarts?: number;
+    state?: 'running' | 'backoff' | 'failed' | 'stopped' | string;
+    /** Last exit status (128+signal when killed); null before the first exit. */
+    lastExit?: number | null;
+  }>;
   [key: string]: unknown;
 }
 
