@@ -37,7 +37,8 @@ export function parseCables(value: string, name: string, where: Where): ParsedCa
       }
     }
   }
-  errors.push(...duplicateNames(cables, where));
+  // A loop, not push(...): there may be more duplicates than the stack takes arguments.
+  for (const e of duplicateNames(cables, where)) errors.push(e);
   return { cables, errors };
 }
 

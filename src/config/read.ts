@@ -192,7 +192,9 @@ class ConfigReader {
     const value = this.values.get('CABLES');
     if (value === undefined) return [];
     const { cables, errors } = parseCables(value, name, this.where('CABLES'));
-    this.errors.push(...errors);
+    // Not push(...errors): a CABLES line of a megabyte can hold 500 000 bad specifiers,
+    // more arguments than the stack takes (RangeError).
+    for (const e of errors) this.errors.push(e);
     return cables;
   }
 
