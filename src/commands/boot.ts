@@ -1,6 +1,5 @@
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import { checkHookSafety, configDigest, readConfig, type ReadConfigOptions } from '../config/index.js';
 import type { SubhostConfig } from '../config/types.js';
 import { OverlayBootError } from '../errors.js';
@@ -148,6 +147,7 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
 
 /** INIT is a command line whose output is the init script (SPEC variable table). */
 async function runInitCommand(config: SubhostConfig): Promise<string> {
+  const { execa } = await import('execa');
   const r = await execa('/bin/sh', ['-c', config.init as string], {
     env: { CONFIG: config.file, ACTION: 'overlay-boot', NAME: config.name }, cwd: config.base,
     reject: false, timeout: 30000, detached: true, stdin: 'ignore',

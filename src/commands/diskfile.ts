@@ -1,6 +1,5 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import { OverlayBootError } from '../errors.js';
 import { readPartitionTable, type Partition } from '../host/partitions.js';
 
@@ -158,6 +157,7 @@ export async function diskfileMount(arg: string, options: DiskfileOptions = {}):
   }
   const opts = part ? `loop,offset=${part.start},sizelimit=${part.size}` : 'loop';
   // Both paths are absolute, so neither can be taken for an option.
+  const { execa } = await import('execa');
   const run = await execa('mount', ['-o', opts, image, result.mountPoint], {
     reject: false, stdin: 'ignore', timeout: MOUNT_TIMEOUT_MS, env: { LC_ALL: 'C' },
   });

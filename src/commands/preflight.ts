@@ -3,7 +3,7 @@ import type { SubhostConfig } from '../config/types.js';
 import { OverlayBootError } from '../errors.js';
 import { isBridge, linkExists, mountPoints, netnsExists } from '../host/links.js';
 import { runTeardown } from '../subhost/launch.js';
-import { liveness, readStateRecord, statePath } from '../subhost/state.js';
+import { liveness, readStateRecord, removeOrphanTemps, statePath } from '../subhost/state.js';
 
 export function requireRoot(what: string): void {
   if (process.getuid && process.getuid() !== 0) {
@@ -58,6 +58,7 @@ function checkHost(config: SubhostConfig, stateDir: string): void {
  */
 export async function recoverStaleRecord(name: string, stateDir: string, launcher: string, logFd: number | 'ignore'): Promise<boolean> {
   const file = statePath(name, stateDir);
+  removeOrphanTemps(name, stateDir);
   const record = readStateRecord(file);
   if (!record || liveness(record) !== 'stale') return false;
   const claimed = `${file}.stale.${process.pid}`;

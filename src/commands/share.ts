@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { execa } from 'execa';
+import { runCommand } from '../host/run.js';
 import { OverlayBootError } from '../errors.js';
 import { findNative } from '../subhost/native.js';
 import { parseStatusLine } from '../subhost/launch.js';
@@ -24,10 +24,10 @@ function runningPid1(name: string, options: ListOptions): number {
 }
 
 async function runShareHelper(args: string[], name: string): Promise<void> {
-  const r = await execa(findNative().launcher, args, { reject: false, timeout: 10000, stdin: 'ignore' });
-  if (r.exitCode !== 0) {
+  const r = await runCommand(findNative().launcher, args, { timeoutMs: 10000 });
+  if (r.code !== 0) {
     const st = parseStatusLine(r.stderr.split('\n').find((l) => l.startsWith('fail ')) ?? '');
-    const msg = st?.kind === 'fail' ? st.message : r.stderr.trim() || `exit ${r.exitCode}`;
+    const msg = st?.kind === 'fail' ? st.message : r.stderr.trim() || `exit ${r.code}`;
     throw new OverlayBootError('STEP_FAILED', `${args[0]} into ${name}: ${msg}`, { name, step: args[0] });
   }
 }

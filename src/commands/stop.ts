@@ -1,10 +1,11 @@
+import path from 'node:path';
 import { readConfig, type ReadConfigOptions } from '../config/index.js';
 import { OverlayBootError } from '../errors.js';
 import { netnsExists } from '../host/links.js';
 import { runTeardown } from '../subhost/launch.js';
 import { findNative } from '../subhost/native.js';
 import { isAlive } from '../subhost/process.js';
-import { DEFAULT_STATE_DIR, liveness, readStateRecord, removeStateRecord, statePath, type StateRecord } from '../subhost/state.js';
+import { DEFAULT_STATE_DIR, liveness, readStateRecord, removeOrphanTemps, removeStateRecord, statePath, type StateRecord } from '../subhost/state.js';
 import { requireRoot } from './preflight.js';
 
 export interface StopOptions extends Omit<ReadConfigOptions, 'action'> {
@@ -109,6 +110,7 @@ export async function stopByName(name: string, options: StopOptions = {}): Promi
 }
 
 async function cleanLeftovers(name: string, record: StateRecord | undefined, launcher: string, file: string): Promise<void> {
+  removeOrphanTemps(name, path.dirname(file));
   if (record) {
     await runTeardown(launcher, record.teardown, 'ignore', process.env);
     removeStateRecord(file);

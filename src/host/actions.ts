@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
+import { runCommand } from './run.js';
 import { OverlayBootError } from '../errors.js';
 import type { HostAction } from '../plan/types.js';
 
@@ -29,9 +29,9 @@ export async function runHostAction(action: HostAction, ctx: HostActionContext):
       return {};
     case 'ip': {
       const args = action.netns ? ['-n', action.netns, '-batch', '-'] : ['-batch', '-'];
-      const r = await execa('ip', args, { input: action.commands.join('\n') + '\n', reject: false, timeout: ctx.timeoutMs });
-      if (r.exitCode !== 0) {
-        throw new Error(`ip ${action.netns ? `-n ${action.netns} ` : ''}${action.commands.join('; ')}: ${firstLine(r.stderr) || `exit ${r.exitCode}`}`);
+      const r = await runCommand('ip', args, { input: action.commands.join('\n') + '\n', timeoutMs: ctx.timeoutMs });
+      if (r.code !== 0) {
+        throw new Error(`ip ${action.netns ? `-n ${action.netns} ` : ''}${action.commands.join('; ')}: ${firstLine(r.stderr) || (r.timedOut ? 'timed out' : `exit ${r.code}`)}`);
       }
       return {};
     }
@@ -39,11 +39,11 @@ export async function runHostAction(action: HostAction, ctx: HostActionContext):
       // SPEC: ifup is attempted (host-side config in /etc/network/interfaces), else just link up.
       const ifup = IFUP.find((p) => existsSync(p));
       if (ifup) {
-        const r = await execa(ifup, [action.iface], { reject: false, timeout: ctx.timeoutMs });
-        if (r.exitCode === 0) return {};
+        const r = await runCommand(ifup, [action.iface], { timeoutMs: ctx.timeoutMs });
+        if (r.code === 0) return {};
       }
-      const r = await execa('ip', ['link', 'set', action.iface, 'up'], { reject: false, timeout: ctx.timeoutMs });
-      if (r.exitCode !== 0) throw new Error(`ip link set ${action.iface} up: ${firstLine(r.stderr)}`);
+      const r = await runCommand('ip', ['link', 'set', action.iface, 'up'], { timeoutMs: ctx.timeoutMs });
+      if (r.code !== 0) throw new Error(`ip link set ${action.iface} up: ${firstLine(r.stderr)}`);
       return {};
     }
     case 'cgroup':
@@ -84,6 +84,7 @@ function createCgroup(dir: string): void {
 }
 
 async function runUpperSetup(program: string, ctx: HostActionContext): Promise<string> {
+  const { execa } = await import('execa');
   const r = await execa(program, [], {
     env: { ...ctx.env, ACTION: 'setup' }, cwd: ctx.env.BASE, reject: false, timeout: ctx.timeoutMs,
     detached: true, forceKillAfterDelay: 1000, stdin: 'ignore',

@@ -7,27 +7,24 @@ import type { HostAction, NativeOp } from '../plan/types.js';
  * (where it would collide with the host's own eth0).
  */
 export function cableActions(name: string, cable: Cable): HostAction[] {
+  // One `ip -batch` for the host side: one process per cable, not one per command.
+  const host: string[] = [];
   const actions: HostAction[] = [];
   if (cable.kind === 'veth') {
     const peer = ['peer', 'name', cable.subhostIf];
     if (cable.mac) peer.push('address', cable.mac);
-    actions.push({ kind: 'ip', commands: [['link', 'add', cable.hostIf, 'type', 'veth', ...peer, 'netns', name].join(' ')] });
+    host.push(['link', 'add', cable.hostIf, 'type', 'veth', ...peer, 'netns', name].join(' '));
   } else {
-    actions.push({
-      kind: 'ip',
-      commands: [`link add link ${cable.hostCarrier} name ${cable.hostIf} type vlan id ${cable.vlan}`],
-    });
+    host.push(`link add link ${cable.hostCarrier} name ${cable.hostIf} type vlan id ${cable.vlan}`);
     actions.push({
       kind: 'ip',
       netns: name,
       commands: [`link add link ${cable.subhostCarrier} name ${cable.subhostIf} type vlan id ${cable.vlan}`],
     });
   }
-  if (cable.bridge) {
-    actions.push({ kind: 'ip', commands: [`link set ${cable.hostIf} master ${cable.bridge} up`] });
-  } else {
-    actions.push({ kind: 'ifup', iface: cable.hostIf });
-  }
+  if (cable.bridge) host.push(`link set ${cable.hostIf} master ${cable.bridge} up`);
+  actions.unshift({ kind: 'ip', commands: host });
+  if (!cable.bridge) actions.push({ kind: 'ifup', iface: cable.hostIf });
   return actions;
 }
 

@@ -20,6 +20,7 @@
 #include "netlink-min.h"
 #include <net/if.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -80,6 +81,7 @@ static const struct opdef {
 	{ "bind-optional", 2, 0, IN_BOOT },
 	{ "cgroup", 1, 0, IN_BOOT },
 	{ "netns", 1, 0, IN_BOOT },
+	{ "link-up", 1, 0, IN_BOOT },
 	{ "open-exec", 1, 0, IN_BOOT },
 	{ "fork-pid1", 0, 0, IN_BOOT },
 	{ "hostname", 1, 0, IN_BOOT },
@@ -710,6 +712,26 @@ static void op_netns(struct op *o)
 	close(fd);
 }
 
+/* Bring an interface of the current network namespace up (loopback after joining). */
+static void op_link_up(struct op *o)
+{
+	struct ifreq ifr;
+	size_t l = strlen(o->a[0]);
+	if (!l || l >= IFNAMSIZ)
+		fail(EINVAL, "link-up", o->a[0], NULL);
+	int sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sk < 0)
+		fail(errno, "link-up: socket", NULL, NULL);
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, o->a[0], l);
+	if (ioctl(sk, SIOCGIFFLAGS, &ifr) < 0)
+		fail(errno, "link-up", o->a[0], NULL);
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(sk, SIOCSIFFLAGS, &ifr) < 0)
+		fail(errno, "link-up", o->a[0], NULL);
+	close(sk);
+}
+
 static void op_open_exec(struct op *o)
 {
 	if (exec_fd >= 0)
@@ -838,6 +860,8 @@ static void run_boot(struct prog *p)
 			op_cgroup(o);
 		} else if (!strcmp(n, "netns")) {
 			op_netns(o);
+		} else if (!strcmp(n, "link-up")) {
+			op_link_up(o);
 		} else if (!strcmp(n, "open-exec")) {
 			op_open_exec(o);
 		} else if (!strcmp(n, "fork-pid1")) {
@@ -1172,7 +1196,7 @@ static int run_teardown(struct prog *t)
 
 static pid_t c_pid, p_pid, hook_pg;
 static int c_done, c_status, p_done, p_status;
-static int ready_seen, fail_seen, detached, aborted;
+static int ready_seen, fail_seen, detached, committed, aborted;
 static const char *abort_why;
 static char m_step[128] = "boot";
 static int str = -1; /* M: read end of the internal status pipe */
@@ -1412,14 +1436,24 @@ static int boot_main(void)
 					if (status_fd >= 0)
 						close(status_fd);
 					status_fd = -1;
+				} else if (strstr(cbuf, "commit\n")) {
+					/* committed, but the caller keeps reading status lines (tests, --foreground) */
+					committed = 1;
+					clen = 0;
 				} else if (clen == sizeof(cbuf) - 1) {
 					clen = 0;
 				}
 			} else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
 				close(ctl);
 				ctl = -1;
-				if (!ready_seen)
-					do_abort("the control pipe was closed before ready");
+				/*
+				 * The boot is committed only by `detach`: the library writes the
+				 * state record between `ready` and `detach`, so a library that
+				 * died before detaching may have left no record of this subhost.
+				 * Undo it rather than leave a subhost nobody can find.
+				 */
+				if (!committed)
+					do_abort(ready_seen ? "the library went away before detach" : "the control pipe was closed before ready");
 			}
 		}
 		if (pf[0].revents)

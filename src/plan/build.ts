@@ -85,11 +85,8 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
   }
 
   step({
-    id: 'netns', title: `create network namespace ${name}, loopback up`, place: 'host', ...origin('NAME'),
-    host: [
-      { kind: 'ip', commands: [`netns add ${name}`] },
-      { kind: 'ip', netns: name, commands: ['link set lo up'] },
-    ],
+    id: 'netns', title: `create network namespace ${name}`, place: 'host', ...origin('NAME'),
+    host: [{ kind: 'ip', commands: [`netns add ${name}`] }],
     undo: [op('del-netns', name)], undoTitle: `delete network namespace ${name}`,
   });
 
@@ -153,8 +150,8 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
   }
 
   step({
-    id: 'netns-join', title: `join network namespace ${name}`, place: 'mount-namespace',
-    native: [op('netns', `/run/netns/${name}`)],
+    id: 'netns-join', title: `join network namespace ${name}, loopback up`, place: 'mount-namespace',
+    native: [op('netns', `/run/netns/${name}`), op('link-up', 'lo')],
   });
 
   if (config.postmount) {

@@ -73,10 +73,17 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
     if (done.length) await runTeardown(options.launcher, teardownProgram(done, plan.name), options.logFd, env);
   };
 
-  for (const step of plan.steps) {
+  // By index: the UPPER program's output rewrites the later steps of `plan` as we go.
+  for (let i = 0; i < plan.steps.length; i++) {
+    const step = plan.steps[i]!;
     if (!step.host.length && step.place !== 'host') continue;
     emit({ type: 'step-start', step: step.id, title: step.title });
     const t0 = performance.now();
+    // Undos are idempotent, so a step that fails half-way is undone as a whole: counted as done
+    // before it runs. Except the state record: it is the lock, and a boot that lost the race
+    // for it must not remove the winner's.
+    const isLock = step.host[0]?.kind === 'state-record';
+    if (!isLock) done.push(step);
     try {
       for (const action of step.host) {
         const r = await runHostAction(action, ctx);
@@ -86,11 +93,8 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
           Object.assign(env, plan.env);
           ctx.env = plan.env;
         }
-        // The state record is the lock: a second boot fails here and must not undo the first one's.
-        if (action.kind === 'state-record') done.push(step);
       }
-      // A host step without actions records a change made before the plan ran ('!' mounts).
-      if (step.host[0]?.kind !== 'state-record') done.push(step);
+      if (isLock) done.push(step);
       if (options.failStep === step.id) throw new OverlayBootError('FAULT_INJECTED', `fault injected at step ${step.id}`);
     } catch (cause) {
       const ms = performance.now() - t0;

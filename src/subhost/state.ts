@@ -137,3 +137,26 @@ export function liveness(record: StateRecord): Liveness {
   // when the library goes away before ready), or pid 1 lives on without it.
   return isAlive(record.monitor) || isAlive(record.pid1) ? 'booting' : 'stale';
 }
+
+/**
+ * Remove the temporary files a killed overlay-boot may have left beside the
+ * record (`NAME.json.PID.tmp` / `.new`), when process PID is gone.
+ */
+export function removeOrphanTemps(name: string, dir = DEFAULT_STATE_DIR): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  const re = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.json\\.(\\d+)\\.(tmp|new)$`);
+  for (const n of names) {
+    const m = re.exec(n);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch {
+      try { unlinkSync(path.join(dir, n)); } catch { /* gone */ }
+    }
+  }
+}

@@ -64,6 +64,7 @@ for (const hooks of [false, true]) {
     // The steps of a real boot ('!' mounts happen only then), which must also work without a fault.
     const first = await boot(sh.conf);
     const steps = first.plan.steps.map((s) => s.id);
+    if (!hooks) t.ok(existsSync(path.join(sh.base, 'fresh/etc/network/interfaces')), 'the built-in premount wrote into the UPPER program\'s directory');
     t.same(steps.filter((s) => !first.plan.steps.find((p) => p.id === s)), []);
     await stopByName(name, { timeoutSeconds: 3 });
     t.ok(await waitFor(() => same(snapshotHost({ names: [name] }), before), 3000), 'a plain boot and stop leave nothing');

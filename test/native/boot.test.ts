@@ -44,6 +44,7 @@ if (!isRoot || !BUSYBOX) {
 
     const ready = await l.waitLine('ready ')
     t.equal(ready, 'ready 0', 'the init script ended with status 0')
+    l.commit()
     t.ok(l.pid1 > 0, 'pid1 line gives the host pid of pid 1')
     const steps = l.lines.filter(x => x.startsWith('step ')).map(x => x.split(' ')[1])
     t.same(steps, ['premount', 'rootfs', 'postmount', 'namespaces', 'init'], 'step lines in order')
@@ -123,6 +124,7 @@ if (!isRoot || !BUSYBOX) {
     const l = new Launch(encode([...bootOps(e, init), ...teardownOps(e)]), e.log)
     t.teardown(() => l.kill())
     t.equal(await l.waitLine('ready '), 'ready 0')
+    l.commit()
     t.equal(await l.waitExit(), 0)
     const msgs = logLines(e.log).filter(x => x.source === 'subhost').map(x => x.msg)
     t.ok(msgs.includes('q"uote\\back\ttab\u0001ctl'), 'quote, backslash and control characters survive')
@@ -140,6 +142,7 @@ if (!isRoot || !BUSYBOX) {
     const l = new Launch(encode([...bootOps(e, init), ...teardownOps(e)]), e.log)
     t.teardown(() => l.kill())
     t.equal(await l.waitLine('ready '), 'ready 0')
+    l.commit()
     process.kill(l.proc.pid!, 'SIGTERM')
     t.equal(await l.waitLine('exit '), 'exit 0')
     t.equal(await l.waitLine('torn '), 'torn ok')

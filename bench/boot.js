@@ -1,0 +1,140 @@
+#!/usr/bin/env node
+// npm run bench: boot-to-ready, stop, memory kept per subhost, and scale, as
+// medians over repeated runs on this machine; the shell tool side by side when
+// Debian's overlay-boot package is installed. Writes bench/results/latest.{md,json}.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { boot } from '../dist/commands/boot.js';
+import { stopByName } from '../dist/commands/stop.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = (c) => path.join(ROOT, 'bin', `overlay-${c}.js`);
+const RUNS = Number(process.env.BENCH_RUNS ?? 15);
+const SCALE = (process.env.BENCH_SCALE ?? '1,10,50,100').split(',').map(Number);
+const SHELL_TOOL = ['/usr/sbin/overlay-boot', '/usr/bin/overlay-boot', '/sbin/overlay-boot'].find((p) => existsSync(p));
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
+const rssKb = (pid) => { try { return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]); } catch { return 0; } };
+
+const work = mkdtempSync('/tmp/ovb-bench-');
+chmodSync(work, 0o755);
+const bridge = `obb${process.pid % 1000}`;
+execFileSync('ip', ['link', 'add', bridge, 'type', 'bridge']);
+execFileSync('ip', ['link', 'set', bridge, 'up']);
+const made = [];
+function cleanup() {
+  for (const n of made) { try { spawnSync(process.execPath, [BIN('stop'), '--timeout', '2', path.join(work, `${n}.conf`)]); } catch { /* gone */ } }
+  spawnSync('ip', ['link', 'del', bridge]);
+  rmSync(work, { recursive: true, force: true });
+}
+process.on('SIGINT', () => { cleanup(); process.exit(130); });
+
+/** A subhost with one cable to the bridge and no services (dummy_service keeps it up). */
+function subhost(name) {
+  const base = path.join(work, name);
+  for (const d of ['root', 'work', 'live']) mkdirSync(path.join(base, d), { recursive: true });
+  const conf = path.join(work, `${name}.conf`);
+  writeFileSync(conf, `BASE=${name}\nNAME=${name}\nSTART=none\nCABLES=${bridge}=\nLOG=${path.join(work, `${name}.log`)}\n`, { mode: 0o644 });
+  made.push(name);
+  return conf;
+}
+
+function run(cmd, args) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  return ms(t0);
+}
+
+const results = { date: new Date().toISOString(), runs: RUNS, machine: `${execFileSync('nproc').toString().trim()} cores, ${execFileSync('uname', ['-r']).toString().trim()}`, ours: {}, shellTool: SHELL_TOOL ? {} : null };
+
+try {
+  // Boot-to-ready and stop through the commands, as an administrator runs them.
+  const conf = subhost('bench0');
+  const bootCli = [], stopCli = [], bootLib = [], stopLib = [], steps = {};
+  for (let i = 0; i < RUNS; i++) {
+    bootCli.push(run(process.execPath, [BIN('boot'), '-q', conf]));
+    stopCli.push(run(process.execPath, [BIN('stop'), '-q', conf]));
+  }
+  // The same in-process: what the library costs without Node.js start-up.
+  for (let i = 0; i < RUNS; i++) {
+    let t0 = process.hrtime.bigint();
+    const r = await boot(conf);
+    bootLib.push(ms(t0));
+    for (const [k, v] of Object.entries(r.stepTimes)) (steps[k] ??= []).push(v);
+    t0 = process.hrtime.bigint();
+    await stopByName('bench0');
+    stopLib.push(ms(t0));
+  }
+  const nodeStart = [];
+  for (let i = 0; i < RUNS; i++) nodeStart.push(run(process.execPath, ['-e', '0']));
+  // Memory kept per running subhost: the monitor on the host, pid 1 inside (and dummy_service).
+  const r = await boot(conf);
+  const monitorKb = rssKb(r.monitorPid), pid1Kb = rssKb(r.pid1);
+  const kids = readFileSync(`/proc/${r.pid1}/task/${r.pid1}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  const dummyKb = kids.reduce((a, p) => a + rssKb(p), 0);
+  await stopByName('bench0');
+  Object.assign(results.ours, {
+    bootCliMs: median(bootCli), stopCliMs: median(stopCli), bootLibraryMs: median(bootLib), stopLibraryMs: median(stopLib),
+    nodeStartMs: median(nodeStart),
+    stepMs: Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, Math.round(median(v) * 10) / 10])),
+    rssKb: { monitor: monitorKb, pid1: pid1Kb, total: monitorKb + pid1Kb, dummyService: dummyKb },
+    binaryBytes: { reaper: readFileSync(path.join(ROOT, 'src/native/build/reaper')).length, ovbLaunch: readFileSync(path.join(ROOT, 'src/native/build/ovb-launch')).length },
+  });
+
+  // Scale: N subhosts booted back to back through the command, then all stopped.
+  results.ours.scale = [];
+  for (const n of SCALE) {
+    const confs = Array.from({ length: n }, (_, i) => subhost(`s${n}x${i}`));
+    const per = [];
+    const t0 = process.hrtime.bigint();
+    for (const c of confs) per.push(run(process.execPath, [BIN('boot'), '-q', c]));
+    const bootTotal = ms(t0);
+    const t1 = process.hrtime.bigint();
+    for (const c of confs) run(process.execPath, [BIN('stop'), '-q', c]);
+    const stopTotal = ms(t1);
+    const tenth = Math.max(1, Math.ceil(n / 10));
+    results.ours.scale.push({
+      n, bootTotalMs: Math.round(bootTotal), stopTotalMs: Math.round(stopTotal), bootPerSubhostMs: Math.round(bootTotal / n),
+      firstTenthMedianMs: Math.round(median(per.slice(0, tenth))), lastTenthMedianMs: Math.round(median(per.slice(-tenth))),
+    });
+    made.splice(made.length - n, n);
+  }
+
+  if (SHELL_TOOL) {
+    const sconf = subhost('shell0');
+    const b = [], s = [];
+    for (let i = 0; i < RUNS; i++) {
+      b.push(run(SHELL_TOOL, [sconf]));
+      s.push(run(SHELL_TOOL.replace(/overlay-boot$/, 'overlay-stop'), [sconf]));
+    }
+    Object.assign(results.shellTool, { bootMs: median(b), stopMs: median(s) });
+  }
+} finally {
+  cleanup();
+}
+
+const o = results.ours, st = results.shellTool;
+const ratio = (a, b) => (b ? `${(a / b).toFixed(2)}` : 'n/a');
+const lines = [
+  `Medians of ${RUNS} runs, ${results.date}, ${results.machine}. One cable to a bridge, no services.`, '',
+  '| figure | overlay-boot (this) | shell tool | ours / theirs |', '|---|---|---|---|',
+  `| boot to ready, command | ${o.bootCliMs.toFixed(0)} ms | ${st?.bootMs ? `${st.bootMs.toFixed(0)} ms` : 'not installed (about 530 ms)'} | ${ratio(o.bootCliMs, st?.bootMs)} |`,
+  `| stop, command | ${o.stopCliMs.toFixed(0)} ms | ${st?.stopMs ? `${st.stopMs.toFixed(0)} ms` : 'not installed (about 120 ms)'} | ${ratio(o.stopCliMs, st?.stopMs)} |`,
+  `| boot to ready, library (no Node.js start-up) | ${o.bootLibraryMs.toFixed(1)} ms | | |`,
+  `| stop, library | ${o.stopLibraryMs.toFixed(1)} ms | | |`,
+  `| Node.js start-up alone (\`node -e 0\`) | ${o.nodeStartMs.toFixed(0)} ms | | |`,
+  `| resident memory per subhost (monitor + pid 1) | ${o.rssKb.total} KB (${o.rssKb.monitor} + ${o.rssKb.pid1}) | about 4200 KB | ${ratio(o.rssKb.total, 4200)} |`,
+  `| dummy_service (stands in for a service) | ${o.rssKb.dummyService} KB | | |`,
+  `| static binaries: reaper, ovb-launch | ${o.binaryBytes.reaper} B, ${o.binaryBytes.ovbLaunch} B | reaper 682 KB | |`,
+  '', '| subhosts | boot all | stop all | boot per subhost | first tenth (median) | last tenth (median) |', '|---|---|---|---|---|---|',
+  ...o.scale.map((s) => `| ${s.n} | ${s.bootTotalMs} ms | ${s.stopTotalMs} ms | ${s.bootPerSubhostMs} ms | ${s.firstTenthMedianMs} ms | ${s.lastTenthMedianMs} ms |`),
+  '', 'Library boot, per step (median ms): ' + Object.entries(o.stepMs).map(([k, v]) => `${k} ${v}`).join(', '),
+];
+mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
+writeFileSync(path.join(ROOT, 'bench/results/latest.json'), JSON.stringify(results, null, 2) + '\n');
+writeFileSync(path.join(ROOT, 'bench/results/latest.md'), lines.join('\n') + '\n');
+console.log(lines.join('\n'));
