@@ -18,7 +18,12 @@ function describeOp(o: NativeOp): string {
     case 'mount': return `mount -t ${a[2] || '(none)'} ${a[0]} ${a[1]}${a[3] ? ` -o ${a[3]}` : ''}${a[4] ? ` (${a[4]})` : ''}`;
     case 'mknod': return `mknod ${a[0]} ${a[1]} ${a[2]} ${a[3]} mode ${a[4]} owner ${a[5]}:${a[6]}`;
     case 'hook': return `sh -c ${JSON.stringify(a[1])} (at most ${Number(a[0]) / 1000} s)`;
-    case 'setenv': return a[0] === 'OVB_INIT' ? 'init script (below)' : `${a[0]}=${a[1]}`;
+    case 'setenv':
+      if (a[0] === 'OVB_INIT') return 'init script (below)';
+      if (a[0] === 'OVB_RUN') return `supervise (restart with back-off): ${a[1]!.split('\n').join(' | ')}`;
+      if (a[0] === 'OVB_STOP') return `at shutdown, first: ${a[1]!.split('\n').join('; ')}`;
+      if (a[0] === 'OVB_STOP_TIMEOUT') return `grace period before KILL: ${a[1]} s`;
+      return `${a[0]}=${a[1]}`;
     case 'run': return `${a.slice(2).join(' ')}`;
     default: return [o.op, ...a].join(' ');
   }
@@ -36,7 +41,9 @@ export function formatPlan(config: SubhostConfig, plan: BootPlan): string {
     out.push(`${String(i + 1).padStart(2)}. ${s.id} (${s.place}): ${s.title}${where}`);
     for (const a of s.host) out.push(`      do: ${describeHost(a)}`);
     for (const o of s.native) {
-      if (o.op === 'setenv' && o.args[0] !== 'OVB_INIT') continue;
+      // Hook environment is listed once in the JSON plan; here only what the reaper will do.
+      if (o.op === 'setenv' && !['OVB_INIT', 'OVB_RUN', 'OVB_STOP', 'OVB_STOP_TIMEOUT'].includes(o.args[0]!)) continue;
+      if (o.op === 'setenv' && ['OVB_RUN', 'OVB_STOP'].includes(o.args[0]!) && !o.args[1]) continue;
       out.push(`      do: ${describeOp(o)}`);
     }
     if (s.undoTitle) out.push(`    undo: ${s.undoTitle}`);
