@@ -1122,12 +1122,16 @@ static int td_rmdir(struct op *o)
 		return 0;
 	}
 	long long deadline = mono_ms() + (long long)ms;
+	/* A cgroup empties a moment after its last task is reaped: retry soon, then less often. */
+	int wait_ms = 1;
 	for (;;) {
 		if (rmdir(o->a[0]) == 0 || errno == ENOENT)
 			return 1;
 		if (errno != EBUSY || mono_ms() >= deadline)
 			break;
-		poll(NULL, 0, 20); /* teardown only: waiting for a cgroup to empty */
+		poll(NULL, 0, wait_ms);
+		if (wait_ms < 20)
+			wait_ms *= 2;
 	}
 	logf_(50, "teardown: rmdir ", o->a[0], NULL, errno);
 	return 0;
