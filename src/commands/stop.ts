@@ -1,7 +1,10 @@
 import path from 'node:path';
 import { readConfig, type ReadConfigOptions } from '../config/index.js';
 import { OverlayBootError } from '../errors.js';
-import { netnsExists } from '../host/links.js';
+import { existsSync } from 'node:fs';
+import { findCgroup2Root } from '../host/cgroup.js';
+import { linkExists, netnsExists } from '../host/links.js';
+import type { NativeOp } from '../plan/types.js';
 import { runTeardown } from '../subhost/launch.js';
 import { findNative } from '../subhost/native.js';
 import { isAlive } from '../subhost/process.js';
@@ -19,6 +22,10 @@ export interface StopOptions extends Omit<ReadConfigOptions, 'action'> {
   serviceTimeoutSeconds?: number;
   /** Directory of runtime state records. Default `/run/overlay-boot`. */
   stateDir?: string;
+  /** Milliseconds to wait for a boot in progress before giving up with LOCKED. Default 130000. */
+  bootWaitMs?: number;
+  /** Extra teardown ops for left-overs when the subhost is not running (stop() adds its cables). */
+  leftovers?: NativeOp[];
 }
 
 export interface StopResult {
@@ -60,7 +67,11 @@ async function waitGone(record: StateRecord, ms: number): Promise<boolean> {
 export async function stop(configPath: string, options: StopOptions = {}): Promise<StopResult> {
   requireRoot('overlay-stop');
   const config = await readConfig(configPath, { ...options, action: 'overlay-stop' });
-  return stopByName(config.name, { ...options, timeoutSeconds: options.timeoutSeconds ?? config.stopTimeout });
+  // Without a state record, the config still tells which cable ends and cgroup would be this subhost's.
+  const leftovers: NativeOp[] = config.cables.map((c) => ({ op: 'del-link', args: [c.hostIf] }));
+  const cgroupRoot = findCgroup2Root();
+  if (cgroupRoot) leftovers.push({ op: 'rmdir', args: [path.join(cgroupRoot, config.name), '1000'] });
+  return stopByName(config.name, { ...options, leftovers, timeoutSeconds: options.timeoutSeconds ?? config.stopTimeout });
 }
 
 export async function stopByName(name: string, options: StopOptions = {}): Promise<StopResult> {
@@ -69,12 +80,12 @@ export async function stopByName(name: string, options: StopOptions = {}): Promi
   const record = readStateRecord(file);
   const native = findNative();
   if (!record || liveness(record) === 'stale') {
-    await cleanLeftovers(name, record, native.launcher, file);
+    await cleanLeftovers(name, record, native.launcher, file, options.leftovers);
     throw new OverlayBootError('NOT_RUNNING', `${name} is not running`, { name });
   }
   if (record.phase === 'booting' && isAlive(record.boot)) {
     // Boot and stop racing: let the boot finish (it is bounded), then stop what it made.
-    const end = Date.now() + BOOT_WAIT_MS;
+    const end = Date.now() + (options.bootWaitMs ?? BOOT_WAIT_MS);
     while (Date.now() < end && isAlive(record.boot) && readStateRecord(file)?.phase === 'booting') await sleep(20);
     if (isAlive(record.boot) && readStateRecord(file)?.phase === 'booting') {
       throw new OverlayBootError('LOCKED', `${name} is still booting (pid ${record.boot?.pid})`, { name });
@@ -100,8 +111,15 @@ export async function stopByName(name: string, options: StopOptions = {}): Promi
     if (isAlive(pid1)) {
       try { process.kill(pid1.pid, 'SIGKILL'); } catch { /* gone */ }
     }
-    if (!(await waitGone(record, 10000))) {
-      throw new OverlayBootError('STOP_FAILED', `${name}: the monitor (pid ${record.monitor?.pid}) did not finish`, { name });
+    if (!(await waitGone(record, 5000))) {
+      if (isAlive(pid1)) {
+        throw new OverlayBootError('STOP_FAILED', `${name}: pid 1 (${pid1.pid}) survived SIGKILL`, { name });
+      }
+      // Pid 1 is gone but the monitor hangs: end it and do its teardown here.
+      if (record.monitor && isAlive(record.monitor)) {
+        try { process.kill(record.monitor.pid, 'SIGKILL'); } catch { /* gone */ }
+        await waitGone(record, 2000);
+      }
     }
   }
   // The monitor removes the record at the end of its teardown; if it died, finish its work.
@@ -109,14 +127,18 @@ export async function stopByName(name: string, options: StopOptions = {}): Promi
   return { name, wasRunning: true, failedServices, killed };
 }
 
-async function cleanLeftovers(name: string, record: StateRecord | undefined, launcher: string, file: string): Promise<void> {
+async function cleanLeftovers(name: string, record: StateRecord | undefined, launcher: string, file: string,
+  leftovers: NativeOp[] = []): Promise<void> {
   removeOrphanTemps(name, path.dirname(file));
   if (record) {
     await runTeardown(launcher, record.teardown, 'ignore', process.env);
     removeStateRecord(file);
-  } else if (netnsExists(name)) {
-    // SPEC: overlay-stop of a stopped subhost deletes a left-over network namespace.
-    await runTeardown(launcher, [{ op: 'del-netns', args: [name] }], 'ignore', process.env);
+  } else {
+    // SPEC: overlay-stop of a stopped subhost deletes a left-over network namespace (and we its cable ends).
+    const ops = [...leftovers.filter((o) => o.op !== 'del-link' || linkExists(o.args[0]!)), ...(netnsExists(name) ? [{ op: 'del-netns', args: [name] }] : [])];
+    if (ops.some((o) => o.op !== 'rmdir') || ops.some((o) => o.op === 'rmdir' && existsSync(o.args[0]!))) {
+      await runTeardown(launcher, ops, 'ignore', process.env);
+    }
   }
 }
 

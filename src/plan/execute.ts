@@ -166,7 +166,7 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
     }
     options.onProgress({ monitor: handle.monitor, pid1, running: true, teardown });
     if (options.stayAttached) {
-      handle.detach();
+      handle.detach(true);
       return { monitor: handle.monitor, pid1, stepTimes, plan, exited: handle.exited };
     }
     handle.detach();

@@ -31,8 +31,11 @@ export interface LaunchHandle {
   monitor: ProcessId;
   /** Status lines as they arrive; ends when ovb-launch closes the status pipe. */
   statuses: AsyncIterable<LaunchStatus>;
-  /** Tell the monitor the library is done with it: it now owns the subhost alone. */
-  detach(): void;
+  /**
+   * Tell the monitor the boot is committed: it now owns the subhost alone. With
+   * `stayAttached`, keep this process alive until the monitor exits (--foreground).
+   */
+  detach(stayAttached?: boolean): void;
   /** Close the control pipe without detaching: the monitor kills the subhost and tears down. */
   abandon(): void;
   /** Resolves with the monitor's exit code (only meaningful when attached). */
@@ -59,18 +62,19 @@ export function launchSubhost(launcher: string, boot: NativeOp[], teardown: Nati
   control.on('error', () => { /* the monitor may be gone already */ });
   const monitor = processId(child.pid!) ?? { pid: child.pid!, start: 0 };
   let closed = false;
-  const close = (word: string) => {
+  const close = (word: string, keepRef = false) => {
     if (closed) return;
     closed = true;
     if (word) control.end(word); else control.end();
     status.destroy();
-    child.unref();
+    if (!keepRef) child.unref();
   };
   return {
     monitor,
     statuses: readStatuses(status),
-    detach: () => close('detach\n'),
-    abandon: () => close(''),
+    detach: (stayAttached = false) => close('detach\n', stayAttached),
+    // Kept referenced: the caller waits for the monitor's teardown before it returns.
+    abandon: () => close('', true),
     exited,
   };
 }

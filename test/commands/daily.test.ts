@@ -182,3 +182,26 @@ t.test('overlay-ls --json matches what the kernel shows', async (t) => {
   t.notOk(existsSync(`/sys/class/net/${name}0`), 'its cable end deleted');
   t.notOk(existsSync(`/run/netns/${name}`), 'its namespace deleted');
 });
+
+t.test('overlay-boot --foreground stays until the subhost ends; the log reads with pino-pretty', async (t) => {
+  const name = uniqueName('f');
+  const sh = makeSubhost(t, name, ['START=none']);
+  stopAtTeardown(t, name);
+  const { spawn } = await import('node:child_process');
+  const fg = spawn(process.execPath, [BIN('boot'), '--foreground', sh.conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  fg.stdout!.on('data', (d) => { out += d; });
+  const exited = new Promise<number | null>((r) => fg.once('close', (c) => r(c)));
+  t.ok(await waitFor(() => out.includes('started'), 10000), 'it reports the start');
+  t.equal(fg.exitCode, null, 'and is still there');
+  const rel = spawnSync(process.execPath, [BIN('go'), name, 'sh', '-c', 'echo x > /run/dummy_service'], { encoding: 'utf8' });
+  t.equal(rel.status, 0, rel.stderr);
+  t.equal(await exited, 0, 'it exits 0 when the subhost has ended');
+  t.match(out, new RegExp(`${name} ended`));
+  t.notOk(existsSync(`/run/overlay-boot/${name}.json`), 'and everything was torn down before');
+  const pretty = spawnSync(fileURLToPath(new URL('../../node_modules/.bin/pino-pretty', import.meta.url)), ['--colorize', 'false'],
+    { input: readFileSync(path.join(sh.dir, 'log')), encoding: 'utf8' });
+  t.equal(pretty.status, 0);
+  t.match(pretty.stdout, new RegExp(`INFO.*Exited ${name}`), 'pino-pretty shows the monitor\'s lines');
+  t.match(pretty.stdout, new RegExp(`INFO.*Booting ${name}`), 'and the library\'s');
+});
