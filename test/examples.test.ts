@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { boot } from '../src/commands/boot.js';
 import { stopByName } from '../src/commands/stop.js';
 import { snapshotHost, waitFor } from './helpers/host.js';
-import { makeSubhost, uniqueName } from './helpers/subhost.js';
+import { makeSubhost, subhostTest, uniqueName } from './helpers/subhost.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const example = (name: string) => path.join(root, 'examples', name);
@@ -20,38 +20,13 @@ function runNode(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: n
   });
 }
 
-/**
- * snapshotHost(), narrowed to what names one of NAMES: other engineers' test
- * runs share this host, and their subhosts come and go meanwhile.
- */
-function ourHost(names: string[]) {
-  const mine = (entry: string) => names.some((n) => entry.includes(n));
-  return Object.fromEntries(Object.entries(snapshotHost()).map(([k, v]) => [k, (v as string[]).filter(mine)]));
-}
-
-/** Stop NAMES in the inner test's teardown; then the host must be as before. */
-function subhostTest(title: string, names: string[], fn: (t: Test) => Promise<void>) {
-  return t.test(title, async (outer) => {
-    const before = ourHost(names);
-    await outer.test('run', async (t) => {
-      t.teardown(async () => {
-        for (const name of names) {
-          try { await stopByName(name, { timeoutSeconds: 3 }); } catch { /* NOT_RUNNING */ }
-        }
-      });
-      await fn(t);
-    });
-    await waitFor(() => JSON.stringify(ourHost(names)) === JSON.stringify(before), 5000);
-    outer.same(ourHost(names), before, 'host as before');
-  });
-}
 
 t.before(() => {
   if (!existsSync(path.join(root, 'dist/index.js'))) throw new Error('build first: npm run build');
 });
 
 const n1 = uniqueName('xc');
-subhostTest('boot-and-probe runs a command inside, prints it, and stops the subhost', [n1], async (t) => {
+subhostTest(t, 'boot-and-probe runs a command inside, prints it, and stops the subhost', [n1], async (t) => {
   const sh = makeSubhost(t, n1, ['START=none']);
   const r = await runNode([example('boot-and-probe.js'), sh.conf, '--', 'cat', '/proc/1/comm', '/proc/sys/kernel/hostname']);
   t.equal(r.code, 0, r.stderr);
@@ -63,7 +38,7 @@ subhostTest('boot-and-probe runs a command inside, prints it, and stops the subh
 });
 
 const n2 = uniqueName('xp');
-subhostTest('boot-and-probe waits for a TCP port to listen inside', [n2], async (t) => {
+subhostTest(t, 'boot-and-probe waits for a TCP port to listen inside', [n2], async (t) => {
   const sh = makeSubhost(t, n2, ['START=/usr/local/sbin/xweb']);
   const svc = path.join(sh.base, 'root/usr/local/sbin/xweb');
   mkdirSync(path.dirname(svc), { recursive: true });
@@ -94,7 +69,7 @@ t.test('boot-and-probe reports a bad config with its code and a bad command line
 });
 
 const n3 = uniqueName('xl');
-subhostTest('list-table prints running subhosts as an aligned table', [n3], async (t) => {
+subhostTest(t, 'list-table prints running subhosts as an aligned table', [n3], async (t) => {
   const sh = makeSubhost(t, n3, ['START=none']);
   const b = await boot(sh.conf);
   const r = await runNode([example('list-table.js')]);

@@ -221,29 +221,6 @@ static void set_name(const char *n)
 	subhost[l] = 0;
 }
 
-static void json_str(struct buf *b, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\') {
-			b_chr(b, '\\');
-			b_chr(b, (char)c);
-		} else if (c == '\n') {
-			b_str(b, "\\n");
-		} else if (c == '\r') {
-			b_str(b, "\\r");
-		} else if (c == '\t') {
-			b_str(b, "\\t");
-		} else if (c < 0x20 || c == 0x7f) {
-			b_str(b, "\\u00");
-			b_chr(b, hex[c >> 4]);
-			b_chr(b, hex[c & 15]);
-		} else {
-			b_chr(b, (char)c);
-		}
-	}
-}
 
 /* One pino-compatible JSON line on fd 1. */
 static void json_log(int level, const char *source, const char *msg, size_t n)
@@ -259,11 +236,11 @@ static void json_log(int level, const char *source, const char *msg, size_t n)
 	b_str(&b, ",\"pid\":");
 	b_num(&b, mpid);
 	b_str(&b, ",\"subhost\":\"");
-	json_str(&b, subhost, strlen(subhost));
+	b_json(&b, subhost, strlen(subhost));
 	b_str(&b, "\",\"source\":\"");
 	b_str(&b, source);
 	b_str(&b, "\",\"msg\":\"");
-	json_str(&b, msg, n);
+	b_json(&b, msg, n);
 	b_str(&b, "\"}\n");
 	write_all(1, b.p, b.len);
 }

@@ -111,23 +111,8 @@ static int exit_code(int st)
 
 static void json_str(struct buf *b, const char *s)
 {
-	static const char hex[] = "0123456789abcdef";
 	b_chr(b, '"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			b_chr(b, '\\');
-			b_chr(b, (char)c);
-		} else if (c == '\n') {
-			b_str(b, "\\n");
-		} else if (c < 0x20 || c == 0x7f) {
-			b_str(b, "\\u00");
-			b_chr(b, hex[c >> 4]);
-			b_chr(b, hex[c & 15]);
-		} else {
-			b_chr(b, (char)c);
-		}
-	}
+	b_json(b, s, strlen(s));
 	b_chr(b, '"');
 }
 

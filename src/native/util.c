@@ -90,3 +90,28 @@ long long mono_ms(void)
 {
 	return mono_us() / 1000;
 }
+
+/* Append s[0..n) escaped for a JSON string (no quotes): shared by the monitor's log and the reaper's report. */
+void b_json(struct buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\') {
+			b_chr(b, '\\');
+			b_chr(b, (char)c);
+		} else if (c == '\n') {
+			b_str(b, "\\n");
+		} else if (c == '\r') {
+			b_str(b, "\\r");
+		} else if (c == '\t') {
+			b_str(b, "\\t");
+		} else if (c < 0x20 || c == 0x7f) {
+			b_str(b, "\\u00");
+			b_chr(b, hex[c >> 4]);
+			b_chr(b, hex[c & 15]);
+		} else {
+			b_chr(b, (char)c);
+		}
+	}
+}

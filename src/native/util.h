@@ -25,4 +25,6 @@ int parse_num(const char *s, int base, unsigned long long *out);
 long long mono_ms(void);
 long long mono_us(void);
 
+void b_json(struct buf *b, const char *s, size_t n);
+
 #endif

@@ -8,7 +8,7 @@ import { status } from '../../src/commands/list.js';
 import { reconcileDir, watch, type WatchEvent, type WatchHandle } from '../../src/commands/watch.js';
 import { main } from '../../src/cli/watch.js';
 import { snapshotHost, waitFor } from '../helpers/host.js';
-import { tempDir, uniqueName } from '../helpers/subhost.js';
+import { subhostTest, tempDir, uniqueName } from '../helpers/subhost.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = path.join(root, 'bin/overlay-watch.js');
@@ -31,34 +31,6 @@ function writeConf(d: { confd: string; bases: string; log: string }, name: strin
   return conf;
 }
 
-/**
- * snapshotHost(), narrowed to what names one of NAMES: other engineers' test
- * runs share this host, and their subhosts come and go meanwhile.
- */
-function ourHost(names: string[]) {
-  const mine = (entry: string) => names.some((n) => entry.includes(n));
-  return Object.fromEntries(Object.entries(snapshotHost()).map(([k, v]) => [k, (v as string[]).filter(mine)]));
-}
-
-/**
- * A test of subhosts NAMES: they are stopped in the inner test's teardown,
- * whether or not it got that far; then the host must be as it was before.
- */
-function subhostTest(title: string, names: string[], fn: (t: Test) => Promise<void>) {
-  return t.test(title, async (outer) => {
-    const before = ourHost(names);
-    await outer.test('run', async (t) => {
-      t.teardown(async () => {
-        for (const name of names) {
-          try { await stopByName(name, { timeoutSeconds: 3 }); } catch { /* NOT_RUNNING */ }
-        }
-      });
-      await fn(t);
-    });
-    await waitFor(() => JSON.stringify(ourHost(names)) === JSON.stringify(before), 5000);
-    outer.same(ourHost(names), before, 'host as before');
-  });
-}
 
 function pid1Of(name: string): number | undefined {
   try {
@@ -87,7 +59,7 @@ function recorder() {
 
 const a = uniqueName('wa');
 const b = uniqueName('wb');
-subhostTest('the watcher boots, restarts only on real change, reports bad configs, stops, and lets go', [a, b], async (t) => {
+subhostTest(t, 'the watcher boots, restarts only on real change, reports bad configs, stops, and lets go', [a, b], async (t) => {
   const d = makeConfD(t);
   const rec = recorder();
   let w: WatchHandle | undefined = watch(d.confd, { debounceMs: 100, onEvent: rec.onEvent });
@@ -101,7 +73,7 @@ subhostTest('the watcher boots, restarts only on real change, reports bad config
   t.match(booted, { type: 'booted', config: confA, name: a }, 'booted event with the config path');
   const pidA = pid1Of(a);
   t.ok(pidA, 'subhost a runs');
-  t.ok(ourHost([a]).netns!.includes(a) && ourHost([a]).stateRecords!.length === 1, 'the narrowed snapshot sees it');
+  t.ok(snapshotHost({ names: [a] }).netns.includes(a) && snapshotHost({ names: [a] }).stateRecords.length === 1, 'the narrowed snapshot sees it');
   t.equal(booted && 'pid1' in booted ? booted.pid1 : undefined, pidA, 'event names its pid 1');
 
   // A comment only: read again, the same digest, nothing restarted.
@@ -197,7 +169,7 @@ subhostTest('the watcher boots, restarts only on real change, reports bad config
 
 const n1 = uniqueName('wn');
 const n2 = uniqueName('wm');
-subhostTest('NAME edited: the old subhost goes, the new one comes', [n1, n2], async (t) => {
+subhostTest(t, 'NAME edited: the old subhost goes, the new one comes', [n1, n2], async (t) => {
   const d = makeConfD(t);
   const conf = writeConf(d, n1, ['START=none']);
   const r1 = await reconcileDir(d.confd);
@@ -212,7 +184,7 @@ subhostTest('NAME edited: the old subhost goes, the new one comes', [n1, n2], as
 });
 
 const n_wx = uniqueName('wx');
-subhostTest('a subhost started elsewhere under the same NAME is reported, not taken over', [n_wx], async (t) => {
+subhostTest(t, 'a subhost started elsewhere under the same NAME is reported, not taken over', [n_wx], async (t) => {
   const n = n_wx;
   const d1 = makeConfD(t);
   const d2 = makeConfD(t);
@@ -245,7 +217,7 @@ function runBin(args: string[]): Promise<{ code: number | null; stdout: string; 
 const jsonLines = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 
 const n_wo = uniqueName('wo');
-subhostTest('overlay-watch --once (the real bin) reconciles and exits, leaving subhosts running', [n_wo], async (t) => {
+subhostTest(t, 'overlay-watch --once (the real bin) reconciles and exits, leaving subhosts running', [n_wo], async (t) => {
   const n = n_wo;
   const d = makeConfD(t);
   const conf = writeConf(d, n, ['START=none']);
@@ -273,7 +245,7 @@ subhostTest('overlay-watch --once (the real bin) reconciles and exits, leaving s
 });
 
 const n_ws = uniqueName('ws');
-subhostTest('overlay-watch (the real bin) exits 0 on SIGTERM and leaves subhosts running', [n_ws], async (t) => {
+subhostTest(t, 'overlay-watch (the real bin) exits 0 on SIGTERM and leaves subhosts running', [n_ws], async (t) => {
   const n = n_ws;
   const d = makeConfD(t);
   writeConf(d, n, ['START=none']);
@@ -293,7 +265,7 @@ subhostTest('overlay-watch (the real bin) exits 0 on SIGTERM and leaves subhosts
 });
 
 const n_wi = uniqueName('wi');
-subhostTest('main() in-process: abort signal ends it with status 0', [n_wi], async (t) => {
+subhostTest(t, 'main() in-process: abort signal ends it with status 0', [n_wi], async (t) => {
   const n = n_wi;
   const d = makeConfD(t);
   writeConf(d, n, ['START=none']);

@@ -54,3 +54,25 @@ export function logMessages(file: string, read: (f: string) => string): string[]
     try { return String(JSON.parse(l).msg); } catch { return l; }
   });
 }
+
+/**
+ * A test of subhosts NAMES: they are stopped in the inner test's teardown,
+ * whether or not it got that far; then the host must be as it was before.
+ */
+export function subhostTest(parent: Test, title: string, names: string[], fn: (t: Test) => Promise<void>) {
+  return parent.test(title, async (outer) => {
+    const { snapshotHost, waitFor } = await import('./host.js');
+    const { stopByName } = await import('../../src/commands/stop.js');
+    const before = snapshotHost({ names });
+    await outer.test('run', async (t) => {
+      t.teardown(async () => {
+        for (const name of names) {
+          try { await stopByName(name, { timeoutSeconds: 3 }); } catch { /* NOT_RUNNING */ }
+        }
+      });
+      await fn(t);
+    });
+    await waitFor(() => JSON.stringify(snapshotHost({ names })) === JSON.stringify(before), 5000);
+    outer.same(snapshotHost({ names }), before, 'host as before');
+  });
+}
