@@ -1,6 +1,6 @@
 # Installs overlay-boot system-wide (after `npm ci`, which builds everything):
 #   make install      [PREFIX=/usr/local] [DESTDIR=]
-#   make uninstall    (keeps /etc/subhosts.conf)
+#   make uninstall    (keeps /etc/subhosts.conf, and /etc/overlay-boot/conf.d unless empty)
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
 SYSTEMDDIR ?= /etc/systemd/system
@@ -26,6 +26,7 @@ install:
 	chmod 755 $(DESTDIR)$(SYSCONFDIR)/init.d/subhosts
 	sed 's|@SBINDIR@|$(SBINDIR)|g' init/subhosts@.service > $(DESTDIR)$(SYSTEMDDIR)/subhosts@.service
 	test -e $(DESTDIR)$(SYSCONFDIR)/subhosts.conf || cp init/subhosts.conf $(DESTDIR)$(SYSCONFDIR)/subhosts.conf
+	mkdir -p $(DESTDIR)$(SYSCONFDIR)/overlay-boot/conf.d
 
 uninstall:
 	rm -rf $(DESTDIR)$(LIBDIR)
@@ -33,3 +34,4 @@ uninstall:
 	for m in man/*.5; do rm -f $(DESTDIR)$(MANDIR)/man5/$$(basename $$m); done
 	for m in man/*.8; do rm -f $(DESTDIR)$(MANDIR)/man8/$$(basename $$m); done
 	rm -f $(DESTDIR)$(SYSCONFDIR)/init.d/subhosts $(DESTDIR)$(SYSTEMDDIR)/subhosts@.service
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/overlay-boot/conf.d $(DESTDIR)$(SYSCONFDIR)/overlay-boot 2>/dev/null

@@ -64,6 +64,7 @@ t.test('make install puts everything in place; uninstall removes it but keeps su
   t.match(init, /OVERLAY_BOOT_BIN:-\/usr\/local\/sbin/, 'init script points at the commands');
   t.match(readFileSync(path.join(dest, 'etc/systemd/system/subhosts@.service'), 'utf8'), /ExecStart=\/usr\/local\/sbin\/overlay-boot -q --pidfile/);
   t.equal(readFileSync(path.join(dest, 'etc/subhosts.conf'), 'utf8'), '/srv/mine.conf\n', 'an existing subhosts.conf is never overwritten');
+  t.ok(existsSync(path.join(dest, 'etc/overlay-boot/conf.d')), 'the watcher\'s directory');
   // The installed copy runs on its own.
   const check = spawnSync(process.execPath, [path.join(dest, 'usr/local/lib/overlay-boot/bin/overlay-boot.js'), '--help'], { encoding: 'utf8' });
   t.equal(check.status, 0, check.stderr);
@@ -72,6 +73,7 @@ t.test('make install puts everything in place; uninstall removes it but keeps su
   t.notOk(existsSync(path.join(sbin, 'overlay-boot')), 'commands removed');
   t.notOk(existsSync(path.join(dest, 'usr/local/lib/overlay-boot')), 'library removed');
   t.notOk(existsSync(path.join(dest, 'etc/init.d/subhosts')), 'init script removed');
+  t.notOk(existsSync(path.join(dest, 'etc/overlay-boot')), 'an empty conf.d removed');
   t.equal(readFileSync(path.join(dest, 'etc/subhosts.conf'), 'utf8'), '/srv/mine.conf\n', 'subhosts.conf kept');
   // A fresh install creates an empty list.
   const dest2 = tempDir(t, 'ovb-dest-');

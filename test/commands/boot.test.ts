@@ -118,6 +118,10 @@ esac
 t.test('failures at boot name the step and leave the host as it was', async (t) => {
   const cases: Array<{ what: string; lines: (d: string) => string[]; code: string; step?: string; setup?: (d: string, base: string) => void }> = [
     { what: 'missing bridge', lines: () => ['START=none', 'CABLES=nobrXq='], code: 'BRIDGE_MISSING' },
+    {
+      what: 'LOWER not a directory', lines: () => ['START=none', 'LOWER=lower-file'], code: 'CONFIG_BAD_PATH',
+      setup: (_d, base) => { writeFileSync(path.join(base, 'lower-file'), 'not a directory\n'); },
+    },
     { what: 'PREMOUNT exits 1', lines: () => ['START=none', 'PREMOUNT=echo premount-was-here; exit 1'], code: 'HOOK_FAILED', step: 'premount' },
     {
       what: 'UPPER program prints nothing', code: 'UPPER_PROGRAM_FAILED', step: 'upper-setup',
