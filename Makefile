@@ -19,7 +19,7 @@ install:
 	cp -r src/native/build $(DESTDIR)$(LIBDIR)/src/native/
 	cp -r node_modules $(DESTDIR)$(LIBDIR)/
 	cd $(DESTDIR)$(LIBDIR) && npm prune --omit=dev --offline --no-audit --no-fund >/dev/null 2>&1 || true
-	for c in $(COMMANDS); do test ! -f bin/$$c.js || ln -sf $(LIBDIR)/bin/$$c.js $(DESTDIR)$(SBINDIR)/$$c; done
+	for c in $(COMMANDS); do if test -f bin/$$c; then ln -sf $(LIBDIR)/bin/$$c $(DESTDIR)$(SBINDIR)/$$c; elif test -f bin/$$c.js; then ln -sf $(LIBDIR)/bin/$$c.js $(DESTDIR)$(SBINDIR)/$$c; fi; done
 	for m in man/*.5; do test ! -f $$m || cp $$m $(DESTDIR)$(MANDIR)/man5/; done
 	for m in man/*.8; do test ! -f $$m || cp $$m $(DESTDIR)$(MANDIR)/man8/; done
 	sed 's|@SBINDIR@|$(SBINDIR)|g' init/subhosts > $(DESTDIR)$(SYSCONFDIR)/init.d/subhosts

@@ -58,7 +58,7 @@ try {
   const bootCli = [], stopCli = [], bootLib = [], stopLib = [], steps = {};
   for (let i = 0; i < RUNS; i++) {
     bootCli.push(run(process.execPath, [BIN('boot'), '-q', conf]));
-    stopCli.push(run(process.execPath, [BIN('stop'), '-q', conf]));
+    stopCli.push(run(path.join(ROOT, 'bin/overlay-stop'), ['-q', conf]));
   }
   // The same in-process: what the library costs without Node.js start-up.
   for (let i = 0; i < RUNS; i++) {
@@ -95,7 +95,7 @@ try {
     for (const c of confs) per.push(run(process.execPath, [BIN('boot'), '-q', c]));
     const bootTotal = ms(t0);
     const t1 = process.hrtime.bigint();
-    for (const c of confs) run(process.execPath, [BIN('stop'), '-q', c]);
+    for (const c of confs) run(path.join(ROOT, 'bin/overlay-stop'), ['-q', c]);
     const stopTotal = ms(t1);
     const tenth = Math.max(1, Math.ceil(n / 10));
     results.ours.scale.push({

@@ -1610,8 +1610,12 @@ static int share_main(int argc, char **argv)
 	return 0;
 }
 
+int fast_stop_main(int argc, char **argv);
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "stop"))
+		return fast_stop_main(argc, argv);
 	if (argc == 5 && !strcmp(argv[1], "share"))
 		return share_main(argc, argv);
 	if (argc == 4 && !strcmp(argv[1], "unshare"))
@@ -1620,7 +1624,7 @@ int main(int argc, char **argv)
 		return boot_main();
 	if (argc == 2 && !strcmp(argv[1], "teardown"))
 		return teardown_main();
-	static const char u[] = "usage: ovb-launch boot|teardown|share PID SRC DST|unshare PID DST  (see src/native/PROTOCOL.md)\n";
+	static const char u[] = "usage: ovb-launch boot|teardown|share PID SRC DST|unshare PID DST|stop [-q] [--timeout S] CONF  (see src/native/PROTOCOL.md)\n";
 	write_all(2, u, sizeof(u) - 1);
 	return 2;
 }

@@ -64,7 +64,7 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
   step({
     id: 'state', title: `create runtime state record ${statePath} (the lock on NAME ${name})`, place: 'host',
     host: [{ kind: 'state-record', path: statePath }],
-    undo: [op('unlink', statePath)], undoTitle: `remove ${statePath}`,
+    undo: [op('unlink', statePath.replace(/\.json$/, '.stop')), op('unlink', statePath)], undoTitle: `remove ${statePath}`,
   });
 
   if (options.pidFile) {

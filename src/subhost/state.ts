@@ -99,11 +99,32 @@ export function readStateRecord(file: string): StateRecord | undefined {
 }
 
 export function removeStateRecord(file: string): void {
-  try {
-    unlinkSync(file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  for (const f of [file, fastStopPath(file)]) {
+    try {
+      unlinkSync(f);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
   }
+}
+
+/** Beside NAME.json: the one line `ovb-launch stop` reads (overlay-stop without Node.js). */
+export function fastStopPath(recordFile: string): string {
+  return recordFile.replace(/\.json$/, '.stop');
+}
+
+/**
+ * Write the fast-stop line for a running subhost (src/native/fast-stop.c): the
+ * config's real path, NAME, pid 1 and the monitor with their start times, and
+ * STOP_TIMEOUT, tab-separated. Paths with tabs or newlines get no line (and take
+ * the full overlay-stop).
+ */
+export function writeFastStopEntry(recordFile: string, e: { config: string; name: string; pid1: ProcessId; monitor: ProcessId; stopTimeout: number }): void {
+  if (/[\t\n]/.test(e.config)) return;
+  const file = fastStopPath(recordFile);
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, [e.config, e.name, e.pid1.pid, e.pid1.start, e.monitor.pid, e.monitor.start, e.stopTimeout].join('\t') + '\n', { mode: 0o644 });
+  renameSync(tmp, file);
 }
 
 /** Every record in the state directory, corrupt ones skipped. */
@@ -140,7 +161,7 @@ export function liveness(record: StateRecord): Liveness {
 
 /**
  * Remove the temporary files a killed overlay-boot may have left beside the
- * record (`NAME.json.PID.tmp` / `.new`), when process PID is gone.
+ * record (`NAME.json.PID.tmp` / `.new`, `NAME.stop.PID.tmp`), when process PID is gone.
  */
 export function removeOrphanTemps(name: string, dir = DEFAULT_STATE_DIR): void {
   let names: string[];
@@ -149,12 +170,12 @@ export function removeOrphanTemps(name: string, dir = DEFAULT_STATE_DIR): void {
   } catch {
     return;
   }
-  const re = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.json\\.(\\d+)\\.(tmp|new)$`);
+  const re = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(json|stop)\\.(\\d+)\\.(tmp|new)$`);
   for (const n of names) {
     const m = re.exec(n);
     if (!m) continue;
     try {
-      process.kill(Number(m[1]), 0);
+      process.kill(Number(m[2]), 0);
     } catch {
       try { unlinkSync(path.join(dir, n)); } catch { /* gone */ }
     }
