@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { spawn, type StdioOptions } from 'node:child_process';
-import { OverlayBootError } from '../errors.js';
 import { requireRoot } from './preflight.js';
-import { status, type ListOptions } from './list.js';
+import { runningPid1, type ListOptions } from './list.js';
 
 export interface EnterOptions extends ListOptions {
   /** stdio for the command. Default 'inherit' (a terminal works). */
@@ -32,9 +31,8 @@ export function enterArgv(pid1: number, command: string[]): string[] {
  */
 export async function enter(name: string, command: string[] = [], options: EnterOptions = {}): Promise<number> {
   requireRoot('overlay-go');
-  const s = status(name, options);
-  if (s.state !== 'running' || !s.pid1) throw new OverlayBootError('NOT_RUNNING', `${name} is not running`, { name });
-  const argv = enterArgv(s.pid1, command.length ? command : [subhostShell(s.pid1)]);
+  const pid1 = runningPid1(name, options);
+  const argv = enterArgv(pid1, command.length ? command : [subhostShell(pid1)]);
   const env: Record<string, string> = {
     PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', SHELL: '/bin/sh',
     ...(process.env.TERM ? { TERM: process.env.TERM } : {}), ...options.env,

@@ -84,3 +84,10 @@ export function status(name: string, options: ListOptions = {}): SubhostStatus {
   if (!record) throw new OverlayBootError('NOT_RUNNING', `${name} is not running`, { name });
   return toStatus(record);
 }
+
+/** Host pid of pid 1 of a running subhost; NOT_RUNNING otherwise (share, enter). */
+export function runningPid1(name: string, options: ListOptions = {}): number {
+  const s = status(name, options);
+  if (s.state !== 'running' || !s.pid1) throw new OverlayBootError('NOT_RUNNING', `${name} is not running`, { name });
+  return s.pid1;
+}

@@ -4,7 +4,7 @@ import { OverlayBootError } from '../errors.js';
 import { findNative } from '../subhost/native.js';
 import { parseStatusLine } from '../subhost/launch.js';
 import { requireRoot } from './preflight.js';
-import { status, type ListOptions } from './list.js';
+import { runningPid1, type ListOptions } from './list.js';
 
 export interface ShareOptions extends ListOptions {
   /** Path inside the subhost. Default: the same path as on the host. */
@@ -15,12 +15,6 @@ export interface ShareResult {
   name: string;
   hostPath: string;
   subhostPath: string;
-}
-
-function runningPid1(name: string, options: ListOptions): number {
-  const s = status(name, options);
-  if (s.state !== 'running' || !s.pid1) throw new OverlayBootError('NOT_RUNNING', `${name} is not running`, { name });
-  return s.pid1;
 }
 
 async function runShareHelper(args: string[], name: string): Promise<void> {

@@ -65,11 +65,15 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
   const createdFiles: string[] = [];
   const stepTimes: Record<string, number> = {};
 
-  const rollback = async () => {
-    emit({ type: 'rollback', steps: done.map((s) => s.id).reverse() });
-    for (const f of createdFiles.reverse()) {
+  // Files written only for this boot (the built-in premount's) go when the boot fails.
+  const removeCreatedFiles = () => {
+    for (const f of createdFiles.splice(0).reverse()) {
       try { unlinkSync(f); } catch { /* already gone */ }
     }
+  };
+  const rollback = async () => {
+    emit({ type: 'rollback', steps: done.map((s) => s.id).reverse() });
+    removeCreatedFiles();
     if (done.length) await runTeardown(options.launcher, teardownProgram(done, plan.name), options.logFd, env);
   };
 
@@ -176,9 +180,7 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
   // Failed: the monitor tears down; wait for it so the host is clean when we return.
   handle.abandon();
   await Promise.race([handle.exited, new Promise((r) => setTimeout(r, 30000))]);
-  for (const f of createdFiles.reverse()) {
-    try { unlinkSync(f); } catch { /* already gone */ }
-  }
+  removeCreatedFiles();
   const stepId = failure?.step ?? current?.id ?? 'init';
   const step = byId.get(stepId);
   if (step) emit({ type: 'step-failed', step: step.id, title: step.title, durationMs: 0, error: failure?.message ?? 'subhost ended' });
