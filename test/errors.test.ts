@@ -1,5 +1,5 @@
 // The error codes a boot or stop can end with, each raised for real, each leaving the host as it was.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -10,13 +10,9 @@ import { stop, stopByName } from '../src/commands/stop.js';
 import { OverlayBootError } from '../src/errors.js';
 import { snapshotHost, waitFor } from './helpers/host.js';
 import { writeScript } from './helpers/rootfs.js';
-import { makeSubhost, tempDir, uniqueName } from './helpers/subhost.js';
+import { makeSubhost, stopAtTeardown, tempDir, uniqueName } from './helpers/subhost.js';
 
 const BIN = (c: string) => fileURLToPath(new URL(`../bin/overlay-${c}.js`, import.meta.url));
-
-function stopAtTeardown(t: Test, name: string) {
-  t.teardown(async () => { try { await stopByName(name, { timeoutSeconds: 2 }); } catch { /* stopped */ } });
-}
 
 async function code(p: Promise<unknown>): Promise<string> {
   try { await p; } catch (e) { return e instanceof OverlayBootError ? e.code : `not an OverlayBootError: ${e}`; }

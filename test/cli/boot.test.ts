@@ -4,17 +4,12 @@ import { readdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../src/cli/boot.js';
-import type { CliIO } from '../../src/cli/io.js';
+import { capture } from '../helpers/cli.js';
 import { CONF_D, EXAMPLE_LAYOUT, prepareExample } from '../fixtures/examples.js';
 import { snapshotHost } from '../helpers/host.js';
 import { makeSubhost } from '../helpers/subhost.js';
 
 const BIN = fileURLToPath(new URL('../../bin/overlay-boot.js', import.meta.url));
-
-function capture(): CliIO & { out: string; err: string } {
-  const io = { out: '', err: '', env: process.env, stdout: (s: string) => { io.out += s; }, stderr: (s: string) => { io.err += s; } };
-  return io;
-}
 
 t.test('--check prints the full plan for every conf.d example and changes nothing', async (t) => {
   const examples = readdirSync(CONF_D).filter((f) => f.endsWith('.conf')).map((f) => f.slice(0, -5));

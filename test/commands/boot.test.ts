@@ -1,4 +1,4 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -7,18 +7,11 @@ import { stopByName } from '../../src/commands/stop.js';
 import type { BootEvent } from '../../src/plan/events.js';
 import { snapshotHost, waitFor } from '../helpers/host.js';
 import { makeBusyboxRoot, writeScript } from '../helpers/rootfs.js';
-import { makeBridge, makeSubhost, tempDir, uniqueName } from '../helpers/subhost.js';
+import { makeBridge, makeSubhost, stopAtTeardown, tempDir, uniqueName } from '../helpers/subhost.js';
 
 /** Run a command inside the running subhost, as overlay-go will. */
 function inside(pid1: number, ...cmd: string[]): string {
   return execFileSync('nsenter', ['-t', String(pid1), '-m', '-u', '-i', '-n', '-p', '-r', '-w', ...cmd], { encoding: 'utf8' });
-}
-
-/** Stop a subhost at teardown, whether or not the test got that far. */
-function stopAtTeardown(t: Test, name: string) {
-  t.teardown(async () => {
-    try { await stopByName(name, { timeoutSeconds: 3 }); } catch { /* not running */ }
-  });
 }
 
 t.test('a copy of the host (LOWER=/) boots, is contained, and leaves nothing when it ends', async (t) => {
@@ -27,7 +20,7 @@ t.test('a copy of the host (LOWER=/) boots, is contained, and leaves nothing whe
   const shared = tempDir(t, 'ovb-share-');
   writeFileSync(path.join(shared, 'hello'), 'from the host\n');
   const sh = makeSubhost(t, name, ['START=none', 'RAM_SIZE=7M', `SHARE=${shared}:/mnt/shared`]);
-  stopAtTeardown(t, name);
+  stopAtTeardown(t, name, 3);
   const events: BootEvent[] = [];
   const r = await boot(sh.conf, { onEvent: (e) => events.push(e) });
   t.equal(r.name, name);
@@ -79,7 +72,7 @@ stop) killall httpd ;;
 esac
 `);
   const sh = makeSubhost(t, name, ['START=/etc/init.d/web', `CABLES=${br}=02:0a:0b:0c:0d:0e`], { lower });
-  stopAtTeardown(t, name);
+  stopAtTeardown(t, name, 3);
   const r = await boot(sh.conf);
   t.match(inside(r.pid1, 'cat', '/sys/class/net/eth0/address'), /02:0a:0b:0c:0d:0e/, 'MAC on the subhost end');
   t.equal(readFileSync(`/sys/class/net/${name}0/master/uevent`, 'utf8').includes(`INTERFACE=${br}`), true, 'host end on the bridge');
@@ -141,7 +134,7 @@ t.test('failures at boot name the step and leave the host as it was', async (t) 
       const before = snapshotHost({ names: [name] });
       const sh = makeSubhost(t, name, c.lines(''));
       c.setup?.(sh.dir, sh.base);
-      stopAtTeardown(t, name);
+      stopAtTeardown(t, name, 3);
       await t.rejects(boot(sh.conf), { code: c.code }, c.what);
       try {
         await boot(sh.conf);

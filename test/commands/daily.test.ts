@@ -5,28 +5,16 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { boot } from '../../src/commands/boot.js';
-import { stopByName } from '../../src/commands/stop.js';
 import { main as stopMain } from '../../src/cli/stop.js';
 import { main as goMain } from '../../src/cli/go.js';
 import { main as shareMain } from '../../src/cli/share.js';
 import { main as lsMain } from '../../src/cli/ls.js';
-import type { CliIO } from '../../src/cli/io.js';
+import { capture } from '../helpers/cli.js';
 import { snapshotHost, waitFor } from '../helpers/host.js';
-import { makeBridge, makeSubhost, tempDir, uniqueName } from '../helpers/subhost.js';
+import { makeBridge, makeSubhost, stopAtTeardown, tempDir, uniqueName } from '../helpers/subhost.js';
 import { makeBusyboxRoot, writeScript } from '../helpers/rootfs.js';
 
 const BIN = (c: string) => fileURLToPath(new URL(`../../bin/overlay-${c}.js`, import.meta.url));
-
-function capture(): CliIO & { out: string; err: string } {
-  const io = { out: '', err: '', env: process.env, stdout: (s: string) => { io.out += s; }, stderr: (s: string) => { io.err += s; } };
-  return io;
-}
-
-function stopAtTeardown(t: Test, name: string) {
-  t.teardown(async () => {
-    try { await stopByName(name, { timeoutSeconds: 2 }); } catch { /* not running */ }
-  });
-}
 
 /** A busybox subhost whose START services write timestamped markers into a shared host dir. */
 function serviceSubhost(t: Test, name: string, services: Array<{ name: string; ignoreTerm?: boolean }>, extra: string[] = []) {

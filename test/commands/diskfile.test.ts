@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { diskfileMount, isMountPoint, splitMountPath } from '../../src/commands/diskfile.js';
 import { main } from '../../src/cli/diskfile.js';
-import type { CliIO } from '../../src/cli/io.js';
+import { capture } from '../helpers/cli.js';
 
 const BIN = fileURLToPath(new URL('../../bin/overlay-diskfile.js', import.meta.url));
 
@@ -62,11 +62,6 @@ function partitionedImage(dir: string, name: string, label: 'dos' | 'gpt', marke
   });
   mkfsAt(img, 6144, 16384, contentDir(dir, marker));
   return img;
-}
-
-function capture(env: NodeJS.ProcessEnv): CliIO & { out: string; err: string } {
-  const io = { out: '', err: '', env, stdout: (s: string) => { io.out += s; }, stderr: (s: string) => { io.err += s; } };
-  return io;
 }
 
 /** Run the CLI main() in `cwd`, as overlay-boot runs a '!' command. */

@@ -9,14 +9,7 @@ import { stopByName } from '../../src/commands/stop.js';
 import { findNative } from '../../src/subhost/native.js';
 import { snapshotHost, waitFor, type HostSnapshot } from '../helpers/host.js';
 import { makeBusyboxRoot, writeScript } from '../helpers/rootfs.js';
-import { makeSubhost, tempDir, uniqueName } from '../helpers/subhost.js';
-
-/** Stop a subhost at teardown, whether or not the test got that far. */
-function stopAtTeardown(t: Test, name: string) {
-  t.teardown(async () => {
-    try { await stopByName(name, { timeoutSeconds: 3 }); } catch { /* not running */ }
-  });
-}
+import { makeSubhost, stopAtTeardown, tempDir, uniqueName } from '../helpers/subhost.js';
 
 function alive(pid: number): boolean {
   try {
@@ -103,7 +96,7 @@ esac
 `,
   });
   const sh = makeSubhost(t, name, ['START=/etc/init.d/orph', 'STOP_TIMEOUT=2'], { lower });
-  stopAtTeardown(t, name);
+  stopAtTeardown(t, name, 3);
   const r = await boot(sh.conf);
   let peak = 0;
   const done = await waitFor(() => {
@@ -136,7 +129,7 @@ esac
   const sh = makeSubhost(t, name, [
     'START=/etc/init.d/alpha /etc/init.d/stubborn /etc/init.d/beta', 'STOP_TIMEOUT=2', `SHARE=${marks}:/marks`,
   ], { lower });
-  stopAtTeardown(t, name);
+  stopAtTeardown(t, name, 3);
   const r = await boot(sh.conf);
   t.ok(await waitFor(() => readReport(r.pid1)?.phase === 'running', 3000), 'the report says running');
   t.match(readReport(r.pid1), { name, phase: 'running', initStatus: 0, services: [] });
@@ -167,8 +160,8 @@ t.test('RUN services: a crashing one is restarted with growing delays, one that 
   const sh = makeSubhost(t, name, ['START=none', 'STOP_TIMEOUT=2', `RUN=${crash}`, 'RUN=exec sleep 100000', 'RUN=false'], { lower });
   // a subhost with only a service that always fails: it ends by itself once that is given up
   const sh2 = makeSubhost(t, name2, ['START=none', 'RUN=exit 9'], { lower });
-  stopAtTeardown(t, name);
-  stopAtTeardown(t, name2);
+  stopAtTeardown(t, name, 3);
+  stopAtTeardown(t, name2, 3);
   const r = await boot(sh.conf);
   const r2 = await boot(sh2.conf);
   t.ok(await waitFor(() => (readReport(r.pid1)?.services?.[0]?.restarts ?? 0) >= 3, 12000, 100), 'restarted 3 times');
@@ -202,7 +195,7 @@ t.test('the reaper uses no CPU while idle; its size and RSS', async (t) => {
   const name = uniqueName('i');
   const lower = busyboxLower(t);
   const sh = makeSubhost(t, name, ['START=none', 'RUN=exec sleep 100000'], { lower });
-  stopAtTeardown(t, name);
+  stopAtTeardown(t, name, 3);
   const r = await boot(sh.conf);
   await new Promise((res) => setTimeout(res, 300));
   const cpu = () => { const f = statFields(r.pid1); return Number(f[11]) + Number(f[12]); };

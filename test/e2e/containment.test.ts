@@ -1,21 +1,16 @@
 // What a process inside a subhost can see of the host: as little as the namespaces allow.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { boot } from '../../src/commands/boot.js';
-import { stopByName } from '../../src/commands/stop.js';
 import { OverlayBootError } from '../../src/errors.js';
 import { snapshotHost } from '../helpers/host.js';
 import { writeScript } from '../helpers/rootfs.js';
-import { makeSubhost, uniqueName } from '../helpers/subhost.js';
+import { makeSubhost, stopAtTeardown, uniqueName } from '../helpers/subhost.js';
 
 function inside(pid1: number, script: string): string {
   return execFileSync('nsenter', ['-t', String(pid1), '-m', '-u', '-i', '-n', '-p', '-r', '-w', '/bin/sh', '-c', script], { encoding: 'utf8' });
-}
-
-function stopAtTeardown(t: Test, name: string) {
-  t.teardown(async () => { try { await stopByName(name, { timeoutSeconds: 2 }); } catch { /* stopped */ } });
 }
 
 t.test('inside a subhost the host is out of sight', async (t) => {

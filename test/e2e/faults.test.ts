@@ -11,17 +11,11 @@ import { stopByName } from '../../src/commands/stop.js';
 import { OverlayBootError } from '../../src/errors.js';
 import { snapshotHost, waitFor, type HostSnapshot } from '../helpers/host.js';
 import { makeBusyboxRoot, writeScript } from '../helpers/rootfs.js';
-import { makeBridge, makeSubhost, tempDir, uniqueName } from '../helpers/subhost.js';
+import { makeBridge, makeSubhost, stopAtTeardown, tempDir, uniqueName } from '../helpers/subhost.js';
 
 const BIN = (c: string) => fileURLToPath(new URL(`../../bin/overlay-${c}.js`, import.meta.url));
 const same = (a: HostSnapshot, b: HostSnapshot) => JSON.stringify(a) === JSON.stringify(b);
 const vlanKernel = existsSync('/proc/net/vlan');
-
-function stopAtTeardown(t: Test, name: string) {
-  t.teardown(async () => {
-    try { await stopByName(name, { timeoutSeconds: 2 }); } catch { /* stopped */ }
-  });
-}
 
 /**
  * A config that uses every kind of step: a '!' mount, an UPPER program, cables

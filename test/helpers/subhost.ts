@@ -2,6 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:f
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import type { Test } from 'tap';
+import { stopByName } from '../../src/commands/stop.js';
+import { snapshotHost, waitFor } from './host.js';
 
 let counter = 0;
 
@@ -55,21 +57,22 @@ export function logMessages(file: string, read: (f: string) => string): string[]
   });
 }
 
+/** Stop a subhost at teardown, whether or not the test got that far (not running is fine). */
+export function stopAtTeardown(t: Test, name: string, timeoutSeconds = 2): void {
+  t.teardown(async () => {
+    try { await stopByName(name, { timeoutSeconds }); } catch { /* not running */ }
+  });
+}
+
 /**
  * A test of subhosts NAMES: they are stopped in the inner test's teardown,
  * whether or not it got that far; then the host must be as it was before.
  */
 export function subhostTest(parent: Test, title: string, names: string[], fn: (t: Test) => Promise<void>) {
   return parent.test(title, async (outer) => {
-    const { snapshotHost, waitFor } = await import('./host.js');
-    const { stopByName } = await import('../../src/commands/stop.js');
     const before = snapshotHost({ names });
     await outer.test('run', async (t) => {
-      t.teardown(async () => {
-        for (const name of names) {
-          try { await stopByName(name, { timeoutSeconds: 3 }); } catch { /* NOT_RUNNING */ }
-        }
-      });
+      for (const name of names) stopAtTeardown(t, name, 3);
       await fn(t);
     });
     await waitFor(() => JSON.stringify(snapshotHost({ names })) === JSON.stringify(before), 5000);
