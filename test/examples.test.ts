@@ -1,12 +1,10 @@
 // The example programs of examples/ run against real subhosts, through the built dist/.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { boot } from '../src/commands/boot.js';
-import { stopByName } from '../src/commands/stop.js';
-import { snapshotHost, waitFor } from './helpers/host.js';
 import { makeSubhost, subhostTest, uniqueName } from './helpers/subhost.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

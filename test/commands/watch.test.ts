@@ -3,7 +3,6 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stopByName } from '../../src/commands/stop.js';
 import { status } from '../../src/commands/list.js';
 import { reconcileDir, watch, type WatchEvent, type WatchHandle } from '../../src/commands/watch.js';
 import { main } from '../../src/cli/watch.js';

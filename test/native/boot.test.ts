@@ -5,7 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {
   BUSYBOX, Launch, alive, bootOps, build, cpuTicks, encode, hostMountsUnder, isRoot, logLines, makeEnv, sh, sleep,
-  teardownOps, until,
+  teardownOps,
 } from './fixtures/helpers.js'
 
 if (!isRoot || !BUSYBOX) {
