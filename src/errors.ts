@@ -47,6 +47,28 @@ export const ERROR_CODES = {
   DISK_BAD_TABLE: 'the disk image has no readable partition table',
   DISK_NO_PARTITION: 'the disk image has no partition of that index',
   DISK_MOUNT_FAILED: 'the disk image could not be mounted',
+  // packages (overlay-pkg; listed in overlay-pkg(8))
+  PKG_UNREADABLE: 'the package file cannot be read',
+  PKG_FORMAT: 'the file is not a package of a known format',
+  PKG_CORRUPT: 'the package is corrupt or truncated',
+  PKG_MEMBER_MISSING: 'a member the package needs is missing',
+  PKG_MEMBER_DUPLICATE: 'a member appears twice in the package',
+  PKG_BAD_CONTROL: 'the control file is missing a field or has a bad value',
+  PKG_BAD_VERSION: 'a version string is not a valid Debian version',
+  PKG_UNSAFE_PATH: 'a member path is absolute, contains .., or passes through a symlink',
+  PKG_UNSAFE_LINK: 'a hard link points outside the package',
+  PKG_DEVICE: 'the package holds a device node and devices are not allowed',
+  PKG_SETID: 'the package holds a setuid or setgid file and that is not allowed',
+  PKG_TOO_LARGE: 'a member or the unpacked data is larger than the cap',
+  PKG_DECRYPT: 'the encrypted package cannot be decrypted with this secret',
+  PKG_CHECKSUM: 'a member does not match its checksum',
+  PKG_CHECKSUMS_MEMBERS: 'the checksums file does not list exactly the package members',
+  PKG_UNSIGNED: 'the package is not signed and a signature is required',
+  PKG_BAD_SIGNATURE: 'the signature does not verify',
+  PKG_UNKNOWN_KEY: 'the package is signed by a key that is not trusted',
+  PKG_BAD_KEY: 'a key file is not a usable key',
+  PKG_CONFIG_INVALID: 'the package configuration file has an error',
+  PKG_BUILD_FAILED: 'the package cannot be built from that directory',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -60,6 +82,8 @@ export interface ErrorContext {
   name?: string;
   expected?: string;
   found?: string;
+  /** The package member (or data file inside it) at fault. */
+  member?: string;
   cause?: unknown;
   /** Further errors gathered with this one (CONFIG_INVALID lists them all). */
   errors?: OverlayBootError[];
@@ -74,6 +98,7 @@ export class OverlayBootError extends Error {
   readonly subhost?: string;
   readonly expected?: string;
   readonly found?: string;
+  readonly member?: string;
   readonly errors?: OverlayBootError[];
 
   constructor(code: ErrorCode, message: string, context: ErrorContext = {}) {
@@ -87,6 +112,7 @@ export class OverlayBootError extends Error {
     this.subhost = context.name;
     this.expected = context.expected;
     this.found = context.found;
+    this.member = context.member;
     this.errors = context.errors;
   }
 
@@ -97,6 +123,7 @@ export class OverlayBootError extends Error {
     if (where) parts.push(where);
     if (this.step) parts.push(`step ${this.step}`);
     if (this.variable) parts.push(this.variable);
+    if (this.member) parts.push(`member ${this.member}`);
     parts.push(this.message);
     return parts.join(': ');
   }
@@ -112,6 +139,7 @@ export class OverlayBootError extends Error {
       subhost: this.subhost,
       expected: this.expected,
       found: this.found,
+      member: this.member,
       errors: this.errors?.map((e) => e.toJSON()),
       cause: this.cause instanceof Error ? this.cause.message : this.cause,
     };
