@@ -28,3 +28,4 @@ export {
 } from './commands/watch.js';
 export { diskfileMount, splitMountPath } from './commands/diskfile.js';
 export { readPartitionTable } from './host/partitions.js';
+export * from './package/index.js';

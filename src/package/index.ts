@@ -1,0 +1,3 @@
+export * from './types.js';
+export * from './ar.js';
+export type { TrustedKey } from './keys.js';
