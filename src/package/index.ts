@@ -1,3 +1,4 @@
 export * from './types.js';
 export * from './ar.js';
 export type { TrustedKey } from './keys.js';
+export * from './version.js';
