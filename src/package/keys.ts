@@ -322,12 +322,14 @@ function parseSigningKey(privateKey: Buffer | string, source?: string): SigningK
   const payload = signifyPayload(s);
   if (payload) return signifySecret(payload, source);
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(s)) throw badKey(source, 'not a PEM private key nor a signify secret key');
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(s)) {
+    throw badKey(source, 'the PEM private key is encrypted; give an unencrypted key');
+  }
   let key: KeyObject;
   try {
     key = createPrivateKey(s);
   } catch (e) {
-    const m = (e as Error).message;
-    throw badKey(source, /passphrase/i.test(m) ? 'the PEM private key is encrypted; give an unencrypted key' : `unreadable PEM private key: ${m}`, e);
+    throw badKey(source, `unreadable PEM private key: ${(e as Error).message}`, e);
   }
   return { kind: pemKind(createPublicKey(key), source), key };
 }
