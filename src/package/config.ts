@@ -1,0 +1,178 @@
+/**
+ * overlay-pkg's configuration: a real ini file (read with the `ini` package), by
+ * default /etc/overlay-boot/pkg.ini. See overlay-pkg.conf(5).
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import ini from 'ini';
+import { OverlayBootError } from '../errors.js';
+import { DEFAULT_MAX_UNPACKED_SIZE } from './types.js';
+
+/** The configuration file read when neither --config nor OVERLAY_PKG_CONFIG names one. */
+export const DEFAULT_PKG_CONFIG = '/etc/overlay-boot/pkg.ini';
+/** The environment variable naming the configuration file. */
+export const PKG_CONFIG_ENV = 'OVERLAY_PKG_CONFIG';
+
+/** The checked configuration, every value filled in. */
+export interface PkgConfig {
+  /** The file read; undefined when the default file is absent and defaults apply. */
+  file?: string;
+  trust: {
+    /** Directory of trusted public keys; default /etc/overlay-boot/keys. */
+    keys: string;
+    /** Whether a package must be signed by a trusted key; default true. */
+    requireSignature: boolean;
+    /** File whose content (trimmed) decrypts encrypted packages; default none. */
+    deviceKey?: string;
+  };
+  paths: {
+    /** Default /var/lib/overlay-boot/pkg. */
+    state: string;
+    /** Default /etc/overlay-boot/templates. */
+    templates: string;
+    /** Default /run/overlay-boot/pkgd.sock. */
+    socket: string;
+  };
+  limits: {
+    /** Bytes; default 2 GiB. */
+    maxUnpackedSize: number;
+  };
+  /** Unknown sections and keys, one message each (`file:line: ...`). */
+  warnings: string[];
+}
+
+/** Options of readPkgConfig. */
+export interface ReadPkgConfigOptions {
+  /** The file given with --config; wins over the environment. A missing one is an error. */
+  file?: string;
+  /** Where OVERLAY_PKG_CONFIG is looked up; default process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+const MAX_CONFIG_SIZE = 1024 * 1024;
+
+/** The configuration with nothing read. */
+export function defaultPkgConfig(): PkgConfig {
+  return {
+    trust: { keys: '/etc/overlay-boot/keys', requireSignature: true },
+    paths: { state: '/var/lib/overlay-boot/pkg', templates: '/etc/overlay-boot/templates', socket: '/run/overlay-boot/pkgd.sock' },
+    limits: { maxUnpackedSize: DEFAULT_MAX_UNPACKED_SIZE },
+    warnings: [],
+  };
+}
+
+/**
+ * Reads the configuration: `opts.file`, else the file named by OVERLAY_PKG_CONFIG, else
+ * /etc/overlay-boot/pkg.ini. An absent default file gives the defaults; an absent file
+ * that was named explicitly, an unreadable file or a bad value is PKG_CONFIG_INVALID
+ * naming the file (and line and key for a value).
+ */
+export function readPkgConfig(opts: ReadPkgConfigOptions = {}): PkgConfig {
+  const env = opts.env ?? process.env;
+  const named = opts.file ?? (env[PKG_CONFIG_ENV] || undefined);
+  const file = named ?? DEFAULT_PKG_CONFIG;
+  let text: string;
+  try {
+    const buf = readFileSync(file);
+    if (buf.length > MAX_CONFIG_SIZE) throw new Error(`larger than ${MAX_CONFIG_SIZE} bytes`);
+    text = buf.toString('utf8');
+  } catch (e) {
+    if (!named && (e as NodeJS.ErrnoException).code === 'ENOENT') return defaultPkgConfig();
+    throw new OverlayBootError('PKG_CONFIG_INVALID', `cannot read the configuration file: ${(e as Error).message}`, { file, cause: e });
+  }
+  return parsePkgConfig(text, file);
+}
+
+/** Where each `[section]` `key =` stands, found by scanning: ini gives no line numbers. */
+function lineIndex(text: string): Map<string, number> {
+  const where = new Map<string, number>();
+  let section = '';
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    const sec = /^\[(.*)\]$/.exec(line);
+    if (sec) {
+      section = sec[1]!.trim();
+      if (!where.has(`[${section}]`)) where.set(`[${section}]`, i + 1);
+      return;
+    }
+    const key = /^([^=;#[][^=]*?)\s*=/.exec(line);
+    // the last assignment wins in ini, so it is the line to point at
+    if (key) where.set(`${section}\0${key[1]!.replace(/\[\]$/, '')}`, i + 1);
+  });
+  return where;
+}
+
+type Section = Record<string, unknown>;
+
+const KNOWN: Record<string, string[]> = {
+  trust: ['keys', 'require_signature', 'device_key'],
+  paths: ['state', 'templates', 'socket'],
+  limits: ['max_unpacked_size'],
+};
+
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** Parses and checks configuration text; `file` is for messages. */
+export function parsePkgConfig(text: string, file: string): PkgConfig {
+  let data: Record<string, unknown>;
+  try {
+    data = ini.parse(text);
+  } catch (e) {
+    throw new OverlayBootError('PKG_CONFIG_INVALID', `not an ini file: ${(e as Error).message}`, { file, cause: e });
+  }
+  const lines = lineIndex(text);
+  const config = defaultPkgConfig();
+  config.file = file;
+  const at = (section: string, key?: string): number | undefined =>
+    lines.get(key === undefined ? `[${section}]` : `${section}\0${key}`);
+  const bad = (section: string, key: string, expected: string, found: unknown): OverlayBootError =>
+    new OverlayBootError('PKG_CONFIG_INVALID', `${expected}, found ${JSON.stringify(found)}`, {
+      file, line: at(section, key), variable: `${section}.${key}`, expected, found: String(found),
+    });
+  const where = (line: number | undefined): string => (line === undefined ? file : `${file}:${line}`);
+
+  for (const [name, value] of Object.entries(data)) {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      config.warnings.push(`${where(at('', name))}: unknown key ${name} outside any section (ignored)`);
+      continue;
+    }
+    const known = KNOWN[name];
+    if (!known) {
+      config.warnings.push(`${where(at(name))}: unknown section [${name}] (ignored)`);
+      continue;
+    }
+    for (const key of Object.keys(value as Section)) {
+      if (!known.includes(key)) config.warnings.push(`${where(at(name, key))}: unknown key ${key} in [${name}] (ignored)`);
+    }
+  }
+
+  const get = (section: string, key: string): unknown => (data[section] as Section | undefined)?.[key];
+  const absPath = (section: string, key: string): string | undefined => {
+    const v = get(section, key);
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || !path.isAbsolute(v) || v.includes('\0')) throw bad(section, key, 'an absolute path', v);
+    return path.normalize(v);
+  };
+
+  config.trust.keys = absPath('trust', 'keys') ?? config.trust.keys;
+  config.trust.deviceKey = absPath('trust', 'device_key');
+  const req = get('trust', 'require_signature');
+  if (req !== undefined) {
+    // ini turns the words true and false into booleans and leaves anything else a string
+    if (typeof req !== 'boolean') throw bad('trust', 'require_signature', 'true or false', req);
+    config.trust.requireSignature = req;
+  }
+  config.paths.state = absPath('paths', 'state') ?? config.paths.state;
+  config.paths.templates = absPath('paths', 'templates') ?? config.paths.templates;
+  config.paths.socket = absPath('paths', 'socket') ?? config.paths.socket;
+  const max = get('limits', 'max_unpacked_size');
+  if (max !== undefined) {
+    const m = typeof max === 'string' ? /^([0-9]{1,15})([KMG]?)$/.exec(max.trim()) : null;
+    const bytes = m ? Number(m[1]) * SIZE_UNITS[m[2]!]! : 0;
+    if (!m || bytes <= 0 || !Number.isSafeInteger(bytes)) {
+      throw bad('limits', 'max_unpacked_size', 'a positive number of bytes, optionally with K, M or G', max);
+    }
+    config.limits.maxUnpackedSize = bytes;
+  }
+  return config;
+}
