@@ -359,6 +359,11 @@ function signifySignatureText(keyNum: Buffer, sig: Buffer): Buffer {
   return Buffer.from(`${COMMENT} signed by overlay-pkg with signify key ${keyNum.toString('hex')}\n${body}\n`);
 }
 
+/** Throws PKG_BAD_KEY unless `privateKey` is a key signData can sign with. */
+export function checkSigningKey(privateKey: Buffer | string, source?: string): void {
+  parseSigningKey(privateKey, source);
+}
+
 /**
  * Signs `data`. A PEM private key gives raw signature bytes: RSA PKCS#1 v1.5 over SHA-256
  * (as `openssl dgst -sha256 -sign`), ECDSA P-256 over SHA-256 in DER, Ed25519 as

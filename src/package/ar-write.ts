@@ -1,0 +1,44 @@
+/**
+ * Writes `ar` archives as dpkg-deb does: `!<arch>\n`, then per member a 60-byte header
+ * (name, mtime 0, uid/gid 0, mode 100644, size) and the body padded with `\n` to even
+ * length. Bodies are streamed.
+ */
+import { createHash } from 'node:crypto';
+import type { Writable } from 'node:stream';
+import { AR_MAGIC } from './ar.js';
+import { copyBody, writeChunk, type TarEntry } from './tar-write.js';
+
+/** One member to write. */
+export interface ArEntry {
+  /** At most 16 bytes, no `/`. */
+  name: string;
+  size: number;
+  body: NonNullable<TarEntry['body']>;
+  /** Compute the sha256 of the body while writing (returned by writeAr). */
+  sha256?: boolean;
+}
+
+/** The 60-byte header of a member. */
+export function arHeader(name: string, size: number): Buffer {
+  if (Buffer.byteLength(name) > 16 || name.includes('/') || name === '') throw new Error(`bad ar member name ${JSON.stringify(name)}`);
+  const field = (v: string, w: number) => v.padEnd(w, ' ');
+  const h = field(name, 16) + field('0', 12) + field('0', 6) + field('0', 6) + field('100644', 8) + field(String(size), 10) + '`\n';
+  return Buffer.from(h, 'latin1');
+}
+
+/**
+ * Writes an ar archive of `members` (in the order given) to `out`; does not end `out`.
+ * Returns the sha256 (hex) of each member that asked for it, by name.
+ */
+export async function writeAr(out: Writable, members: Iterable<ArEntry> | AsyncIterable<ArEntry>): Promise<Map<string, string>> {
+  const sums = new Map<string, string>();
+  await writeChunk(out, Buffer.from(AR_MAGIC, 'latin1'));
+  for await (const m of members) {
+    await writeChunk(out, arHeader(m.name, m.size));
+    const hash = m.sha256 ? createHash('sha256') : undefined;
+    await copyBody(out, m.body, m.size, m.name, hash);
+    if (m.size % 2) await writeChunk(out, Buffer.from('\n'));
+    if (hash) sums.set(m.name, hash.digest('hex'));
+  }
+  return sums;
+}
