@@ -1,7 +1,9 @@
 /**
- * Writes `ar` archives as dpkg-deb does: `!<arch>\n`, then per member a 60-byte header
- * (name, mtime 0, uid/gid 0, mode 100644, size) and the body padded with `\n` to even
- * length. Bodies are streamed.
+ * Writes `ar` archives byte for byte as binutils' `ar -crD` (deterministic mode), which
+ * opkg-build uses for the Debian form of an ipk: `!<arch>\n`, then per member a 60-byte
+ * header (GNU name `NAME/`, mtime 0, uid/gid 0, mode 644, size) and the body padded with
+ * `\n` to even length. Bodies are streamed. The `/` after the name is what tells an ipk in
+ * ar form from a .deb (dpkg-deb writes none; see the reader's rule in read.ts).
  */
 import { createHash } from 'node:crypto';
 import type { Writable } from 'node:stream';
@@ -10,7 +12,7 @@ import { copyBody, writeChunk, type TarEntry } from './tar-write.js';
 
 /** One member to write. */
 export interface ArEntry {
-  /** At most 16 bytes, no `/`. */
+  /** At most 15 bytes, no `/`. */
   name: string;
   size: number;
   body: NonNullable<TarEntry['body']>;
@@ -20,9 +22,9 @@ export interface ArEntry {
 
 /** The 60-byte header of a member. */
 export function arHeader(name: string, size: number): Buffer {
-  if (Buffer.byteLength(name) > 16 || name.includes('/') || name === '') throw new Error(`bad ar member name ${JSON.stringify(name)}`);
+  if (Buffer.byteLength(name) > 15 || name.includes('/') || name === '') throw new Error(`bad ar member name ${JSON.stringify(name)}`);
   const field = (v: string, w: number) => v.padEnd(w, ' ');
-  const h = field(name, 16) + field('0', 12) + field('0', 6) + field('0', 6) + field('100644', 8) + field(String(size), 10) + '`\n';
+  const h = field(`${name}/`, 16) + field('0', 12) + field('0', 6) + field('0', 6) + field('644', 8) + field(String(size), 10) + '`\n';
   return Buffer.from(h, 'latin1');
 }
 

@@ -114,6 +114,10 @@ async function* arSource(file: string): AsyncGenerator<SourceMember> {
   }
 }
 
+function corruptTar(file: string, cause: unknown): OverlayBootError {
+  return new OverlayBootError('PKG_CORRUPT', `the outer tar cannot be read: ${(cause as Error).message}`, { file, cause });
+}
+
 /**
  * The members of a gzip'd tar, one at a time, read with node-tar. The parser hands out
  * the next entry only once the previous one is consumed, so memory stays bounded.
@@ -124,19 +128,25 @@ async function* tarSource(file: string): AsyncGenerator<SourceMember> {
   let ended = false;
   let failure: unknown;
   let wake: (() => void) | undefined;
+  let current: ReadEntry | undefined;
   const poke = () => { const w = wake; wake = undefined; w?.(); };
+  const fail = (e: unknown) => {
+    failure ??= e;
+    // the entry being copied will get no more bytes: end its reader with the error
+    current?.emit('error', corruptTar(file, failure));
+    poke();
+  };
   parser.on('entry', (e: ReadEntry) => { queue.push(e); poke(); });
   parser.on('end', () => { ended = true; poke(); });
-  parser.on('error', (e: unknown) => { failure ??= e; poke(); });
+  parser.on('error', fail);
   const input = createReadStream(file);
-  input.on('error', (e) => { failure ??= e; poke(); });
+  input.on('error', fail);
   input.pipe(parser);
   try {
     for (;;) {
-      if (failure) {
-        throw new OverlayBootError('PKG_CORRUPT', `the outer tar cannot be read: ${(failure as Error).message}`, { file, cause: failure });
-      }
+      if (failure) throw corruptTar(file, failure);
       const e = queue.shift();
+      current = e;
       if (e) {
         let used = false;
         yield {
@@ -152,6 +162,19 @@ async function* tarSource(file: string): AsyncGenerator<SourceMember> {
   } finally {
     input.destroy();
   }
+}
+
+/**
+ * The reader's rule (read.ts): an ar archive is an ipk when its members are exactly
+ * debian-binary, control.tar.gz, data.tar.gz in that order, optionally followed by
+ * checksums and signature.sig, and it is signed or its names carry GNU ar's `/`.
+ */
+async function isIpkAr(file: string): Promise<boolean> {
+  const members = [];
+  for await (const m of readArMembers(file)) members.push(m);
+  const order = [...IPK_MEMBERS, ...SIGNATURE_MEMBERS];
+  const shape = members.length >= 3 && members.every((m, i) => m.name === order[i]);
+  return shape && (members.length > 3 || members.every((m) => (m as { gnuName?: boolean }).gnuName === true));
 }
 
 /** A temporary name beside `file`, on the same filesystem so that rename replaces atomically. */
@@ -188,8 +211,8 @@ async function writeDetached(file: string, key: Buffer, keySource: string, opts:
  * key; see signData). An ipk, OpenWrt (gzip'd tar) or Debian (ar) form, is rewritten
  * through a temporary file beside it and renamed over it, holding `checksums` and
  * `signature.sig` after `data.tar.gz` (old ones replaced); members are streamed, never
- * held whole. A `.deb` (by content: an ar whose members are not exactly an ipk's, or
- * by its name), an OCI bundle or any other file gets a detached `FILE.sig` instead.
+ * held whole. A `.deb` (an ar that is not an ipk by the reader's rule, see isIpkAr), an
+ * OCI bundle or any other file gets a detached `FILE.sig` instead.
  * On failure nothing is left behind and the package is unchanged.
  */
 export async function signPackage(file: string, keyFile: string, opts: WholeFileOptions = {}): Promise<SignResult> {
@@ -197,11 +220,8 @@ export async function signPackage(file: string, keyFile: string, opts: WholeFile
   checkSigningKey(key, keyFile);
   const head = readHead(file);
   try {
-    if (isAr(head) && !file.endsWith('.deb')) {
-      const names: string[] = [];
-      for await (const m of readArMembers(file)) names.push(m.name);
-      const ipk = names[0] === 'debian-binary' && names.every((n) => IPK_MEMBERS.includes(n) || SIGNATURE_MEMBERS.includes(n));
-      if (ipk) return await rewriteSigned(file, 'ar', key, keyFile);
+    if (isAr(head)) {
+      if (await isIpkAr(file)) return await rewriteSigned(file, 'ar', key, keyFile);
     } else if (head[0] === 0x1f && head[1] === 0x8b) {
       try {
         return await rewriteSigned(file, 'tar', key, keyFile);
