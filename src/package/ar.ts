@@ -15,6 +15,8 @@ const HEADER_SIZE = 60;
 export interface ArMember {
   /** The name with GNU's `/` suffix and the space padding removed. */
   name: string;
+  /** True when the name carried GNU's `/` terminator (binutils ar writes it, dpkg-deb does not). */
+  gnuName: boolean;
   /** Size of the member's data in bytes (without the padding byte). */
   size: number;
   /** Offset of the member's data in the file. */
@@ -51,6 +53,7 @@ export function parseArHeader(file: string, h: Buffer, headerOffset: number, ind
   const size = num(48, 10, 'size', 10, /^[0-9]+ *$/);
   return {
     name,
+    gnuName: name !== rawName,
     size,
     offset: headerOffset + HEADER_SIZE,
     headerOffset,

@@ -23,6 +23,8 @@ export interface DataFile {
   size: number;
   /** Symlink target as stored, or the hard link's target path (normalised). */
   linkTarget?: string;
+  /** Device numbers of a char or block device node. */
+  device?: { major: number; minor: number };
 }
 
 /** An outer member as stored (compressed bytes), with the sha256 of those bytes. */
