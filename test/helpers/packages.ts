@@ -1,7 +1,8 @@
 // Packages made BY HAND with the real tools (tar, gzip, ar, dpkg-deb, openssl),
 // exactly as OpenWrt's ipkg-build and Debian's tools make them, so the reader is
 // checked against bytes it did not write itself.
-import { chmodSync, mkdirSync, symlinkSync, writeFileSync, linkSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, linkSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 
@@ -143,5 +144,40 @@ export function makeKeyPair(dir: string, kind: 'rsa' | 'ec' | 'ed25519', name = 
 /** Encrypts `file` as Perenio's .bin: `openssl enc -aes-256-cbc -pbkdf2 -salt`. */
 export function encryptByHand(file: string, secret: string, out: string): string {
   execFileSync('openssl', ['enc', '-aes-256-cbc', '-pbkdf2', '-salt', '-pass', `pass:${secret}`, '-in', file, '-out', out]);
+  return out;
+}
+
+/** What a tree holds, path by path: type, permission bits, owner, link target and content hash. */
+export interface TreeItem {
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  mode: number;
+  uid: number;
+  gid: number;
+  link?: string;
+  sha256?: string;
+}
+
+/** Every entry below `root` (relative paths, root itself excluded), never following symlinks. */
+export function describeTree(root: string): Record<string, TreeItem> {
+  const out: Record<string, TreeItem> = {};
+  const walk = (rel: string) => {
+    for (const name of readdirSync(path.join(root, rel)).sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      const p = path.join(root, r);
+      const st = lstatSync(p);
+      const item: TreeItem = {
+        type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other',
+        mode: st.mode & 0o7777, uid: st.uid, gid: st.gid,
+      };
+      if (st.isSymbolicLink()) {
+        item.link = readlinkSync(p);
+        item.mode = 0;
+      }
+      if (st.isFile()) item.sha256 = createHash('sha256').update(readFileSync(p)).digest('hex');
+      out[r] = item;
+      if (st.isDirectory()) walk(r);
+    }
+  };
+  walk('');
   return out;
 }
