@@ -61,6 +61,12 @@ class ZstdTransform extends Transform {
   }
 }
 
+/** `src.pipe(dst)`, and an error of `src` destroys `dst` with it (pipe alone drops it). */
+export function pipeInto<T extends NodeJS.WritableStream & Readable>(src: Readable, dst: T): T {
+  src.on('error', (e) => dst.destroy(e));
+  return src.pipe(dst);
+}
+
 /**
  * `input` decompressed. Errors from the decoder come out of the returned stream
  * as PKG_CORRUPT naming the member; the input's own errors pass through.
@@ -69,11 +75,9 @@ export function decompress(input: Readable, compression: Compression, place: Str
   let out: Readable;
   if (compression === 'none') return input;
   if (compression === 'gzip') {
-    out = input.pipe(createGunzip());
-    input.on('error', (e) => out.destroy(e));
+    out = pipeInto(input, createGunzip());
   } else if (compression === 'zstd') {
-    out = input.pipe(new ZstdTransform());
-    input.on('error', (e) => out.destroy(e));
+    out = pipeInto(input, new ZstdTransform());
   } else {
     // xz-decompress works on web streams; its errors reject the web reader, which fromWeb turns into 'error'.
     out = Readable.fromWeb(new xz.XzReadableStream(Readable.toWeb(input) as ReadableStream<Uint8Array>) as import('node:stream/web').ReadableStream);
@@ -85,6 +89,7 @@ export function decompress(input: Readable, compression: Compression, place: Str
 function wrapErrors(s: Readable, place: StreamPlace, what: string): Readable {
   const pass = new Transform({ transform: (chunk, _e, cb) => cb(null, chunk) });
   s.on('error', (e) => pass.destroy(e instanceof OverlayBootError ? e : corrupt(place, what, e)));
+  // pass is what the caller listens on; s's own error event is handled above
   return s.pipe(pass);
 }
 

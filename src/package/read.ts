@@ -12,7 +12,7 @@ import { Readable, Transform } from 'node:stream';
 import { OverlayBootError } from '../errors.js';
 import { arMemberStream, isAr, readArMembers, type ArMember } from './ar.js';
 import { parseConffiles, parseControl } from './control.js';
-import { ByteBudget, compressionOfName, countBytes, decompress, type StreamPlace } from './decompress.js';
+import { ByteBudget, compressionOfName, countBytes, decompress, pipeInto, type StreamPlace } from './decompress.js';
 import { DataGuard, normalizeMemberPath, problemError, type Problem } from './guard.js';
 import { walkTar, type TarEntry } from './tar.js';
 import {
@@ -140,7 +140,7 @@ export class PackageReader {
   private async readOuterTar(compression: 'gzip' | 'none'): Promise<void> {
     const source = createReadStream(this.path);
     const place = this.place('(outer tar)');
-    const stream = decompress(source, compression, place).pipe(countBytes(this.outerBudget, '(outer tar)'));
+    const stream = pipeInto(decompress(source, compression, place), countBytes(this.outerBudget, '(outer tar)'));
     try {
       await walkTar(stream, place, async (e, body) => {
         const norm = normalizeMemberPath(e.path);
@@ -160,6 +160,7 @@ export class PackageReader {
           return;
         }
         if (norm === '' && e.type === 'dir') return;
+        if (this.seenMembers.has(norm)) throw new OverlayBootError('PKG_MEMBER_DUPLICATE', `member ${norm} appears twice`, this.place(norm));
         if (e.type !== 'file') throw formatError(this.label, `outer member ${e.path} is not a regular file`, e.path);
         if (!IPK_MEMBERS.includes(norm)) throw formatError(this.label, `unexpected member ${e.path} in an ipk`, e.path);
         await this.member(norm, e.size, Readable.from(body));
@@ -180,8 +181,7 @@ export class PackageReader {
       }
       const hash = createHash('sha256');
       const hashed = new Transform({ transform: (c: Buffer, _e, cb) => { hash.update(c); cb(null, c); } });
-      source.on('error', (e) => hashed.destroy(e));
-      source.pipe(hashed);
+      pipeInto(source, hashed);
       const compression = compressionOfName(name);
       if (name === 'debian-binary') {
         const text = (await readCapped(hashed, 64, place)).toString('latin1');
@@ -204,7 +204,7 @@ export class PackageReader {
   }
 
   private unpacked(input: Readable, compression: ReturnType<typeof compressionOfName> & string, member: string): Readable {
-    return decompress(input, compression, this.place(member)).pipe(countBytes(this.budget, member));
+    return pipeInto(decompress(input, compression, this.place(member)), countBytes(this.budget, member));
   }
 
   private async controlEntry(e: TarEntry, body: AsyncIterable<Buffer>): Promise<void> {

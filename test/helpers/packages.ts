@@ -51,6 +51,8 @@ export interface HandPackage {
   conffiles?: string[];
   /** The data tree. */
   data: Record<string, TreeEntry>;
+  /** Makes data.tar.gz at the path given instead of tarring `data` (for hostile archives). */
+  dataTar?: (out: string) => void;
   /** Output file (default WORK/pkg.ipk). */
   out?: string;
   /** `tar` (OpenWrt, default) or `ar` (Debian form). */
@@ -71,7 +73,8 @@ export function makeIpkMembers(p: HandPackage): string {
   for (const [name, body] of Object.entries(p.scripts ?? {})) writeFileSync(path.join(ctl, name), body, { mode: 0o755 });
   if (p.conffiles) writeFileSync(path.join(ctl, 'conffiles'), p.conffiles.map((c) => `${c}\n`).join(''));
   const ogargs = ['--format=gnu', '--numeric-owner', '--owner=0', '--group=0'];
-  execFileSync('tar', [...ogargs, '-czf', path.join(members, 'data.tar.gz'), '-C', data, '.']);
+  if (p.dataTar) p.dataTar(path.join(members, 'data.tar.gz'));
+  else execFileSync('tar', [...ogargs, '-czf', path.join(members, 'data.tar.gz'), '-C', data, '.']);
   execFileSync('tar', [...ogargs, '-czf', path.join(members, 'control.tar.gz'), '-C', ctl, '.']);
   writeFileSync(path.join(members, 'debian-binary'), '2.0\n');
   return members;
