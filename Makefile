@@ -7,7 +7,7 @@ SYSTEMDDIR ?= /etc/systemd/system
 LIBDIR := $(PREFIX)/lib/overlay-boot
 SBINDIR := $(PREFIX)/sbin
 MANDIR := $(PREFIX)/share/man
-COMMANDS := overlay-boot overlay-stop overlay-go overlay-share overlay-ls overlay-diskfile overlay-watch
+COMMANDS := overlay-boot overlay-stop overlay-go overlay-share overlay-ls overlay-diskfile overlay-watch overlay-pkg
 
 .PHONY: install uninstall
 install:

@@ -174,7 +174,7 @@ async function isIpkAr(file: string): Promise<boolean> {
   for await (const m of readArMembers(file)) members.push(m);
   const order = [...IPK_MEMBERS, ...SIGNATURE_MEMBERS];
   const shape = members.length >= 3 && members.every((m, i) => m.name === order[i]);
-  return shape && (members.length > 3 || members.every((m) => (m as { gnuName?: boolean }).gnuName === true));
+  return shape && (members.length > 3 || members.every((m) => m.gnuName));
 }
 
 /** A temporary name beside `file`, on the same filesystem so that rename replaces atomically. */
