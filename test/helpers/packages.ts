@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, linkSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { toolSign, type KeyPair } from './keys.js';
 
 /** One entry of a data tree: text content (mode 0644), or a described entry. */
 export type TreeEntry =
@@ -57,8 +58,8 @@ export interface HandPackage {
   out?: string;
   /** `tar` (OpenWrt, default) or `ar` (Debian form). */
   container?: 'tar' | 'ar';
-  /** Sign with this PEM private key: adds checksums + signature.sig as ipkg-make-index users do. */
-  signKey?: string;
+  /** Sign with this key pair, or PEM/signify secret key file: adds checksums + signature.sig. */
+  signKey?: KeyPair | string;
 }
 
 /** The members of an ipk as ipkg-build writes them into WORK/members. Returns that directory. */
@@ -80,21 +81,20 @@ export function makeIpkMembers(p: HandPackage): string {
   return members;
 }
 
-/** Adds `checksums` (sha256sum of the stored members) and `signature.sig` (openssl dgst) to `members`. */
-export function signMembersByHand(members: string, keyPem: string, names = ['./control.tar.gz', './data.tar.gz']): void {
+/** Adds `checksums` (sha256sum of the stored members) and `signature.sig` (openssl or signify) to `members`. */
+export function signMembersByHand(members: string, key: KeyPair | string, names = ['./control.tar.gz', './data.tar.gz']): void {
+  if (typeof key === 'string') key = keyPairOf(key);
   const sums = execFileSync('sha256sum', names, { cwd: members, encoding: 'utf8' });
   writeFileSync(path.join(members, 'checksums'), sums);
-  signFileByHand(path.join(members, 'checksums'), keyPem, path.join(members, 'signature.sig'));
+  toolSign(key, path.join(members, 'checksums'), path.join(members, 'signature.sig'));
 }
 
-/** Signs `file` with openssl: RSA/ECDSA with `dgst -sha256 -sign`, Ed25519 with `pkeyutl -sign -rawin`. */
-export function signFileByHand(file: string, keyPem: string, out: string): void {
-  const text = execFileSync('openssl', ['pkey', '-in', keyPem, '-noout', '-text'], { encoding: 'utf8' });
-  if (/ED25519/i.test(text)) {
-    execFileSync('openssl', ['pkeyutl', '-sign', '-rawin', '-inkey', keyPem, '-in', file, '-out', out]);
-  } else {
-    execFileSync('openssl', ['dgst', '-sha256', '-sign', keyPem, '-out', out, file]);
-  }
+/** The KeyPair for a secret key file, its kind read from the file (signify, or what openssl says). */
+function keyPairOf(secret: string): KeyPair {
+  if (readFileSync(secret, 'latin1').startsWith('untrusted comment:')) return { kind: 'signify', secret, public: '' };
+  const text = execFileSync('openssl', ['pkey', '-in', secret, '-noout', '-text'], { encoding: 'utf8' });
+  const kind = /ED25519/i.test(text) ? 'ed25519' : /RSA/i.test(text) ? 'rsa' : 'ecdsa-p256';
+  return { kind, secret, public: '' };
 }
 
 /** Packs the members directory as the outer container; order as ipkg-build (tar) or Debian (ar). */
@@ -131,17 +131,6 @@ export function makeDebByHand(p: HandPackage & { compression: 'gzip' | 'xz' | 'z
   const out = p.out ?? path.join(p.work, 'pkg.deb');
   execFileSync('dpkg-deb', ['--root-owner-group', `-Z${p.compression}`, '--build', root, out], { stdio: 'pipe' });
   return out;
-}
-
-/** A PEM key pair made with openssl: `rsa`, `ec` (P-256) or `ed25519`. Returns [private, public] paths. */
-export function makeKeyPair(dir: string, kind: 'rsa' | 'ec' | 'ed25519', name = kind): [string, string] {
-  const priv = path.join(dir, `${name}.key`);
-  const pub = path.join(dir, `${name}.pub`);
-  const args = kind === 'rsa' ? ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']
-    : kind === 'ec' ? ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-algorithm', 'ED25519'];
-  execFileSync('openssl', ['genpkey', ...args, '-out', priv], { stdio: 'pipe' });
-  execFileSync('openssl', ['pkey', '-in', priv, '-pubout', '-out', pub], { stdio: 'pipe' });
-  return [priv, pub];
 }
 
 /** Encrypts `file` as Perenio's .bin: `openssl enc -aes-256-cbc -pbkdf2 -salt`. */
