@@ -1,13 +1,13 @@
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../src/cli/pkg.js';
 import { unpackPackage } from '../../src/package/unpack.js';
 import { capture } from '../helpers/cli.js';
 import { keyTemp, opensslKey, PEM_KINDS, signifyKey, type KeyPair } from '../helpers/keys.js';
-import { encryptByHand, writeTree } from '../helpers/packages.js';
+import { describeTree, encryptByHand, makeDebByHand, writeTree } from '../helpers/packages.js';
 
 const BIN = fileURLToPath(new URL('../../bin/overlay-pkg.js', import.meta.url));
 
@@ -44,23 +44,9 @@ function trust(env: Env, key: KeyPair): void {
   copyFileSync(key.public, path.join(env.keys, path.basename(key.public)));
 }
 
-/** Every entry below `root` as [path, type, mode, content or target], sorted. */
-function snapshot(root: string, skip = 'CONTROL'): string[][] {
-  const out: string[][] = [];
-  const walk = (dir: string, rel: string) => {
-    for (const name of readdirSync(dir).sort()) {
-      if (!rel && name === skip) continue;
-      const p = path.join(dir, name);
-      const st = lstatSync(p);
-      const r = rel + name;
-      const mode = (st.mode & 0o7777).toString(8);
-      if (st.isDirectory()) { out.push([r, 'dir', mode, '']); walk(p, `${r}/`); }
-      else if (st.isSymbolicLink()) out.push([r, 'symlink', '', readlinkSync(p)]);
-      else out.push([r, 'file', mode, readFileSync(p).toString('base64')]);
-    }
-  };
-  walk(root, '');
-  return out;
+/** The tree below `root` without opkg-build's CONTROL directory. */
+function dataTree(root: string): ReturnType<typeof describeTree> {
+  return Object.fromEntries(Object.entries(describeTree(root)).filter(([p]) => p !== 'CONTROL' && !p.startsWith('CONTROL/')));
 }
 
 t.test('build -> info -> sign -> verify -> unpack gives back the tree', async (t) => {
@@ -102,7 +88,7 @@ t.test('build -> info -> sign -> verify -> unpack gives back the tree', async (t
       const dest = path.join(env.work, `unpacked-${container}`);
       mkdirSync(dest);
       await unpackPackage(file, dest, {});
-      t.same(snapshot(dest), snapshot(dir), 'the same tree');
+      t.same(dataTree(dest), dataTree(dir), 'the same tree');
     });
   }
 });
@@ -126,6 +112,32 @@ t.test('every key kind signs and verifies through the CLI; a stranger key is PKG
     // a raw signature fits any key of its kind: with only a stranger of that kind it does not verify
     t.match(u.err, kind === 'signify' ? /\[PKG_UNKNOWN_KEY\]/ : /\[PKG_(BAD_SIGNATURE|UNKNOWN_KEY)\]/, kind);
     execFileSync('rm', [path.join(strangers.keys, path.basename(stranger.public))]);
+  }
+});
+
+t.test('a .deb and an OCI bundle signed with a detached FILE.sig verify', async (t) => {
+  const env = setup(t);
+  const key = opensslKey(env.work, 'ecdsa-p256');
+  trust(env, key);
+  const deb = makeDebByHand({ work: env.work, control: { Package: 'd', Version: '1', Architecture: 'all', Maintainer: 'm <m@example.org>', Description: 'd' }, data: { 'usr/x': 'x' }, compression: 'xz' });
+  const bundle = writeTree(path.join(env.work, 'bundle'), {
+    'app/config.json': JSON.stringify({ ociVersion: '1.0.2', process: { args: ['/bin/app'], cwd: '/' }, root: { path: 'rootfs' } }),
+    'app/rootfs/bin/app': { content: '#!/bin/sh\n', mode: 0o755 },
+  });
+  const oci = path.join(env.work, 'app.tar');
+  execFileSync('tar', ['-cf', oci, '-C', bundle, 'app']);
+  for (const [file, format] of [[deb, 'deb'], [oci, 'oci']] as const) {
+    t.equal((await run(env, ['verify', file])).code, 1, `${format}: unsigned`);
+    const s = await run(env, ['sign', file, '--key', key.secret, '--json']);
+    t.match(JSON.parse(s.out), { kind: 'detached', written: `${file}.sig` });
+    // info's signature status only: whether the OCI rootfs reads cleanly is the reader's own test
+    const i = await run(env, ['info', file, '--json']);
+    t.match(JSON.parse(i.out), { format, signature: { signed: true, kind: 'detached', verified: true } }, i.err);
+    if (format === 'deb') {
+      const v = await run(env, ['verify', file, '--json']);
+      t.equal(v.code, 0, v.err);
+      t.match(JSON.parse(v.out), { ok: true, format, signature: { verified: true } });
+    }
   }
 });
 

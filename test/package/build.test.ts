@@ -5,7 +5,8 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { buildPackage, buildRemovalPackage } from '../../src/package/build.js';
 import { keyTemp } from '../helpers/keys.js';
-import { writeTree } from '../helpers/packages.js';
+import { openPackage } from '../../src/package/open.js';
+import { makeIpkByHand, writeTree } from '../helpers/packages.js';
 
 const LONG = `${'long-directory-name-'.repeat(4)}/${'f'.repeat(110)}`;
 
@@ -138,4 +139,32 @@ t.test('a removal package: NAME-remove, Tags: remove, no data', async (t) => {
   t.equal(o.file, path.join(work, 'sub', 'rm.ipk'));
   await t.rejects(buildRemovalPackage('Bad Name', { outDir: work }), { code: 'PKG_BUILD_FAILED', variable: 'NAME' });
   writeFileSync(path.join(work, 'marker'), '');
+});
+
+t.test('what we build reads the same as the package ipkg-build makes by hand from the same tree', async (t) => {
+  const work = keyTemp(t, 'ovb-build-');
+  for (const container of ['tar', 'ar'] as const) {
+    const w = path.join(work, container);
+    mkdirSync(w);
+    const hand = makeIpkByHand({
+      work: w, container,
+      control: { Package: 'same', Version: '3.1-2', Architecture: 'all', Description: 'the same' },
+      scripts: { postinst: '#!/bin/sh\nexit 0\n', prerm: '#!/bin/sh\n' },
+      conffiles: ['/etc/same.conf'],
+      data: { 'etc/same.conf': 'x=1\n', 'usr/bin/same': { content: '#!/bin/sh\n', mode: 0o755 }, 'usr/lib/same': { symlink: '../bin/same' }, 'var/empty': { dir: true, mode: 0o700 } },
+    });
+    const dir = path.join(w, 'ours');
+    execFileSync('cp', ['-a', path.join(w, 'data'), dir]);
+    execFileSync('cp', ['-a', path.join(w, 'CONTROL'), path.join(dir, 'CONTROL')]);
+    const ours = await buildPackage(dir, { output: path.join(w, 'ours.ipk'), container, env: {} });
+    const [a, b] = [await openPackage(hand), await openPackage(ours.file)];
+    const byPath = (x: { path: string }, y: { path: string }) => (x.path < y.path ? -1 : 1);
+    t.same([...b.files].sort(byPath), [...a.files].sort(byPath), `${container}: same data entries`);
+    t.same(b.scripts, a.scripts);
+    t.same(b.conffiles, a.conffiles);
+    t.same({ ...b.control.fields, 'Installed-Size': undefined }, { ...a.control.fields, 'Installed-Size': undefined });
+    t.equal(b.control.fields['Installed-Size'], String(a.installedSize), 'Installed-Size is the data size the reader counts');
+    t.match(b, { format: 'ipk', container, problems: [] });
+    t.equal(a.format, 'ipk');
+  }
 });
