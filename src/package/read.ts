@@ -18,7 +18,6 @@ import { walkTar, type TarEntry } from './tar.js';
 import {
   DEFAULT_MAX_UNPACKED_SIZE, type DataFile, type MaintainerScript, type PackageInfo, type PackageReadOptions,
 } from './types.js';
-import { parseVersion } from './version.js';
 
 /** Receives each safe data entry in archive order; `body` holds a regular file's bytes. */
 export interface DataSink {
@@ -252,7 +251,7 @@ export class PackageReader {
         ? (normalizeMemberPath(e.linkpath) as string) : undefined;
       const entry: TarEntry = typeof link === 'string' && `${link}/`.startsWith(prefix)
         ? { ...e, linkpath: link.slice(prefix.length) } : e;
-      await this.dataEntry(entry, inner.slice('rootfs'.length), body);
+      await this.dataEntry(entry, inner === 'rootfs' ? '' : inner.slice('rootfs/'.length), body);
     }
   }
 
@@ -281,7 +280,6 @@ export class PackageReader {
     const arch = typeof ann['org.opencontainers.image.architecture'] === 'string' ? ann['org.opencontainers.image.architecture'] : 'all';
     const text = `Package: ${top}\nVersion: ${version}\nArchitecture: ${arch}\n`;
     if (/\n/.test(version + arch)) throw new OverlayBootError('PKG_BAD_CONTROL', 'OCI annotation holds a newline', this.place('config.json'));
-    parseVersion(version);
     const control = parseControl(text, { file: this.label, member: 'config.json' });
     return { ...r, format: 'oci', control, conffiles: [], scripts: {} } as RawPackage;
   }
