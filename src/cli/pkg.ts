@@ -149,7 +149,7 @@ function built(r: BuildResult, signed: boolean, ctx: Context): number {
 
 async function build(args: string[], ctx: Context): Promise<number> {
   const v = ctx.values;
-  const opts = { output: v.output, container: v.ar ? 'ar' as const : 'tar' as const, signKey: v.sign };
+  const opts = { output: v.output, container: v.ar ? 'ar' as const : 'tar' as const, signKey: v.sign, env: ctx.io.env };
   if (v.remove !== undefined) {
     if (args.length) throw new UsageError('build --remove NAME takes no DIR');
     return built(await buildRemovalPackage(v.remove, opts), v.sign !== undefined, ctx);

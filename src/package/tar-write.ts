@@ -43,16 +43,17 @@ function octal(value: number, width: number): string {
   return s.padStart(width - 1, '0') + '\0';
 }
 
-function header(name: string, type: string, mode: number, size: number, mtime: number, link: string): Buffer {
+/** One 512-byte header; `name` and `link` are cut to their first 100 bytes, as GNU tar does. */
+function header(name: Buffer, type: string, mode: number, size: number, mtime: number, link: Buffer): Buffer {
   const h = Buffer.alloc(BLOCK);
-  h.write(name, 0, 100, 'utf8');
+  name.copy(h, 0, 0, 100);
   h.write(octal(mode, 8), 100, 'latin1');
   h.write(octal(0, 8), 108, 'latin1');
   h.write(octal(0, 8), 116, 'latin1');
   h.write(octal(size, 12), 124, 'latin1');
   h.write(octal(mtime, 12), 136, 'latin1');
   h.write(type, 156, 'latin1');
-  h.write(link, 157, 100, 'utf8');
+  link.copy(h, 157, 0, 100);
   h.write('ustar  \0', 257, 'latin1');
   h.fill(' ', 148, 156);
   let sum = 0;
@@ -64,7 +65,7 @@ function header(name: string, type: string, mode: number, size: number, mtime: n
 /** GNU's `././@LongLink` entry carrying a name (type L) or link target (type K) over 100 bytes. */
 function longLink(kind: 'L' | 'K', value: string): Buffer[] {
   const data = Buffer.from(value + '\0', 'utf8');
-  return [header('././@LongLink', kind, 0o644, data.length, 0, ''), padded(data)];
+  return [header(Buffer.from('././@LongLink'), kind, 0o644, data.length, 0, Buffer.alloc(0)), padded(data)];
 }
 
 function padded(data: Buffer): Buffer {
@@ -75,17 +76,13 @@ function padded(data: Buffer): Buffer {
 /** The header blocks of one entry (long name and link entries first when needed). */
 export function tarHeader(e: TarEntry): Buffer {
   const parts: Buffer[] = [];
-  const link = e.linkTarget ?? '';
-  if (Buffer.byteLength(link) > 100) parts.push(...longLink('K', link));
-  if (Buffer.byteLength(e.path) > 100) parts.push(...longLink('L', e.path));
+  const name = Buffer.from(e.path, 'utf8');
+  const link = Buffer.from(e.linkTarget ?? '', 'utf8');
+  if (link.length > 100) parts.push(...longLink('K', e.linkTarget!));
+  if (name.length > 100) parts.push(...longLink('L', e.path));
   const size = e.type === 'file' ? e.size : 0;
-  parts.push(header(truncate(e.path), TYPE_FLAG[e.type], e.mode & 0o7777, size, e.mtime, truncate(link)));
+  parts.push(header(name, TYPE_FLAG[e.type], e.mode & 0o7777, size, e.mtime, link));
   return Buffer.concat(parts);
-}
-
-function truncate(s: string): string {
-  const b = Buffer.from(s, 'utf8');
-  return b.length <= 100 ? s : b.subarray(0, 100).toString('latin1');
 }
 
 /** Writes `chunk`, waiting for the stream to drain when it asks. */

@@ -224,6 +224,14 @@ t.test('removal packages through the CLI', async (t) => {
   t.match(JSON.parse(i.out), { control: { package: 'webapp-remove', fields: { Tags: 'remove' } }, files: [] });
 });
 
+t.test('build takes SOURCE_DATE_EPOCH from the environment it is given', async (t) => {
+  const env = setup(t);
+  const file = path.join(env.work, 'dated.ipk');
+  const io = capture({ OVERLAY_PKG_CONFIG: env.config, SOURCE_DATE_EPOCH: '1700000000' });
+  t.equal(await main(['build', writeTree(path.join(env.work, 'src'), TREE), '-o', file], io), 0, io.err);
+  t.match(execFileSync('tar', ['-tvzf', file]).toString(), /2023-11-14 \d\d:\d\d \.\/debian-binary/);
+});
+
 t.test('configuration warnings and errors', async (t) => {
   const env = setup(t, 'colour = blue\n');
   const file = path.join(env.work, 'x.ipk');

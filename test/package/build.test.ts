@@ -9,6 +9,8 @@ import { openPackage } from '../../src/package/open.js';
 import { makeIpkByHand, writeTree } from '../helpers/packages.js';
 
 const LONG = `${'long-directory-name-'.repeat(4)}/${'f'.repeat(110)}`;
+// a multi-byte character across the 100-byte cut of the name field
+const LONG_UTF8 = `${'u'.repeat(99)}ü-${'v'.repeat(10)}`;
 
 /** A package directory in opkg-build's layout with every kind of entry. */
 export function sampleTree(root: string, opts: { version?: string } = {}): string {
@@ -23,6 +25,8 @@ export function sampleTree(root: string, opts: { version?: string } = {}): strin
     'usr/lib/empty': { dir: true, mode: 0o750 },
     'usr/bin/link': { symlink: 'sample' },
     [LONG]: 'deep\n',
+    [`usr/share/${LONG_UTF8}`]: 'ü\n',
+    'usr/bin/long-link': { symlink: `../share/${LONG_UTF8}` },
   });
   linkSync(path.join(root, 'usr/bin/sample'), path.join(root, 'usr/bin/sample-hard'));
   chmodSync(root, 0o755);
@@ -50,6 +54,9 @@ t.test('the data tar is byte for byte what GNU tar writes in ipkg-build form; co
   const again = await buildPackage(dir, { output: path.join(work, 'nolink.ipk'), env: {} });
   const gnu2 = execFileSync('tar', ['--format=gnu', '--numeric-owner', '--owner=0', '--group=0', '--mtime=@0', '--sort=name', '-cf', '-', '-C', dataOnly, '.'], { maxBuffer: 1 << 30 });
   t.ok(gunzipSync(member(again.file, 'data.tar.gz')).equals(gnu2), 'identical to GNU tar');
+  const dated = await buildPackage(dir, { output: path.join(work, 'dated.ipk'), env: { SOURCE_DATE_EPOCH: '1700000000' } });
+  const gnu3 = execFileSync('tar', ['--format=gnu', '--numeric-owner', '--owner=0', '--group=0', '--mtime=@1700000000', '--sort=name', '-cf', '-', '-C', dataOnly, '.'], { maxBuffer: 1 << 30 });
+  t.ok(gunzipSync(member(dated.file, 'data.tar.gz')).equals(gnu3), 'identical to GNU tar --mtime=@SOURCE_DATE_EPOCH');
   t.not(gnu.length, 0);
 
   const control = member(r.file, 'control.tar.gz');
@@ -58,7 +65,7 @@ t.test('the data tar is byte for byte what GNU tar writes in ipkg-build form; co
   t.match(listing, /-rwxr-xr-x 0\/0 .* \.\/prerm/);
   t.match(listing, /-rw-r--r-- 0\/0 .* \.\/conffiles/);
   const ctl = execFileSync('tar', ['-xzOf', '-', './control'], { input: control }).toString();
-  const size = ['etc/sample.conf', 'usr/bin/sample', 'usr/share/doc/sample/README', LONG].reduce((n, f) => n + readFileSync(path.join(work, 'pkg', f)).length, 0);
+  const size = ['etc/sample.conf', 'usr/bin/sample', 'usr/share/doc/sample/README', LONG, `usr/share/${LONG_UTF8}`].reduce((n, f) => n + readFileSync(path.join(work, 'pkg', f)).length, 0);
   t.equal(r.installedSize, size, 'Installed-Size counts a hard-linked file once');
   t.equal(ctl, `Package: sample\nVersion: 1.2-3\nArchitecture: all\nMaintainer: Someone <a@example.org>\nDescription: a sample\n more text\nInstalled-Size: ${size}\n`);
   t.equal(r.control.fields['Installed-Size'], String(size));
