@@ -86,8 +86,8 @@ async function* signedMembers(file: string, source: AsyncIterable<SourceMember>,
   for await (const m of source) {
     const name = m.name.replace(/^\.\//, '');
     if (seen.size === 0 && name !== 'debian-binary') throw new NotIpk();
-    if (!m.isFile) throw new OverlayBootError('PKG_FORMAT', `member ${name} is not a regular file`, { file, member: name });
     if (seen.has(name)) throw new OverlayBootError('PKG_MEMBER_DUPLICATE', `member ${name} appears twice`, { file, member: name });
+    if (!m.isFile) throw new OverlayBootError('PKG_FORMAT', `member ${m.name} is not a regular file`, { file, member: m.name });
     seen.add(name);
     mtime = m.mtime;
     if (SIGNATURE_MEMBERS.includes(name)) { m.skip(); continue; }

@@ -126,3 +126,29 @@ t.test('failures leave the package as it was and nothing beside it', async (t) =
   t.same(readdirSync(out), ['p.ipk'], 'no temporary file');
   await t.rejects(signPackage(path.join(work, 'none.ipk'), pub.secret), { code: 'PKG_UNREADABLE' });
 });
+
+t.test('an ipk with members it must not have is refused, unchanged', async (t) => {
+  const work = keyTemp(t, 'ovb-sign-');
+  const key = opensslKey(work, 'ed25519');
+  const members = path.join(work, 'm');
+  mkdirSync(members);
+  const built = await buildPackage(pkgDir(path.join(work, 'pkg')), { output: path.join(work, 'p.ipk'), env: {} });
+  execFileSync('tar', ['-xzf', built.file, '-C', members]);
+  writeFileSync(path.join(members, 'extra'), 'x');
+  const cases: [string, string[], string, string][] = [
+    ['duplicate', ['./debian-binary', './control.tar.gz', './data.tar.gz', './data.tar.gz'], 'PKG_MEMBER_DUPLICATE', 'data.tar.gz'],
+    ['unexpected', ['./debian-binary', './control.tar.gz', './data.tar.gz', './extra'], 'PKG_FORMAT', 'extra'],
+    ['missing', ['./debian-binary', './control.tar.gz'], 'PKG_MEMBER_MISSING', 'data.tar.gz'],
+    ['directory', ['./debian-binary', './control.tar.gz', './data.tar.gz', '.'], 'PKG_FORMAT', './'],
+  ];
+  const out = path.join(work, 'out');
+  mkdirSync(out);
+  for (const [name, list, code, member] of cases) {
+    const file = path.join(out, `${name}.ipk`);
+    execFileSync('tar', ['--format=gnu', '--no-recursion', '-czf', file, ...list], { cwd: members });
+    const before = readFileSync(file);
+    await t.rejects(signPackage(file, key.secret), { code, member }, name);
+    t.ok(readFileSync(file).equals(before), `${name}: unchanged`);
+  }
+  t.same(readdirSync(out).sort(), cases.map(([n]) => `${n}.ipk`).sort(), 'no temporary file');
+});
