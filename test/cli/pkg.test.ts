@@ -171,6 +171,9 @@ t.test('unsigned: PKG_UNSIGNED when a signature is required, accepted when not',
   const v = await run(env, ['verify', file]);
   t.equal(v.code, 1);
   t.match(v.err, /\[PKG_UNSIGNED\]/);
+  const j = await run(env, ['verify', '--json', file]);
+  t.equal(j.code, 1);
+  t.match(JSON.parse(j.out), { ok: false, error: { code: 'PKG_UNSIGNED', file } });
   const lax = setup(t, 'require_signature = false\n');
   const ok = await run(lax, ['verify', file]);
   t.equal(ok.code, 0, ok.err);
