@@ -35,16 +35,33 @@ export function walkTar(input: Readable, place: StreamPlace, onEntry: TarEntryHa
     let failed = false;
     let chain: Promise<void> = Promise.resolve();
     let first = true;
+    let current: ReadEntry | undefined;
     // zstd:false and the gzip check below: node-tar would otherwise decompress a second
     // layer by itself, past our byte budget.
     const parser = new Parser({ strict: true, zstd: false, brotli: false, maxMetaEntrySize: 1024 * 1024 });
+    // The entry's bytes, stopping at the failure: Minipass's iterator would wait forever
+    // if the entry were destroyed while the handler was busy between two reads.
+    async function* body(entry: ReadEntry): AsyncGenerator<Buffer> {
+      for await (const chunk of entry as unknown as AsyncIterable<Buffer>) {
+        if (failed) break;
+        yield chunk;
+        if (failed) break;
+      }
+      if (failed) throw new OverlayBootError('PKG_CORRUPT', 'reading stopped by an earlier failure', place);
+    }
     const fail = (e: unknown) => {
       if (failed) return;
       failed = true;
       input.destroy();
       parser.abort?.(e instanceof Error ? e : new Error(String(e)));
-      reject(e instanceof OverlayBootError ? e
-        : new OverlayBootError('PKG_CORRUPT', `tar archive: ${e instanceof Error ? e.message : String(e)}`, { ...place, cause: e }));
+      // End the body a handler may be reading, then wait for that handler to finish:
+      // the caller (unpack) removes what was written only when nothing writes any more.
+      // (the parser may still write to it: Minipass then emits an error nobody else hears)
+      current?.on('error', () => undefined);
+      current?.destroy();
+      const err = e instanceof OverlayBootError ? e
+        : new OverlayBootError('PKG_CORRUPT', `tar archive: ${e instanceof Error ? e.message : String(e)}`, { ...place, cause: e });
+      chain.then(() => reject(err), () => reject(err));
     };
     parser.on('error', fail);
     parser.on('ignoredEntry', (entry: ReadEntry) => {
@@ -54,6 +71,7 @@ export function walkTar(input: Readable, place: StreamPlace, onEntry: TarEntryHa
       const type = TYPES[entry.type];
       chain = chain.then(async () => {
         if (failed) return;
+        current = entry;
         if (type === undefined) {
           throw new OverlayBootError('PKG_CORRUPT', `tar entry of unsupported type ${entry.type}`, { ...place, member: `${place.member}:${entry.path}` });
         }
@@ -61,8 +79,9 @@ export function walkTar(input: Readable, place: StreamPlace, onEntry: TarEntryHa
           path: entry.path, type, mode: (entry.mode ?? 0) & 0o7777, uid: entry.uid ?? 0, gid: entry.gid ?? 0,
           size: entry.size, linkpath: entry.linkpath,
           ...(type === 'char' || type === 'block' ? { device: { major: entry.header.devmaj ?? 0, minor: entry.header.devmin ?? 0 } } : {}),
-        }, entry as unknown as AsyncIterable<Buffer>);
+        }, body(entry));
         entry.resume();
+        current = undefined;
       });
       chain.catch(fail);
     });
