@@ -7,6 +7,7 @@ import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { OverlayBootError } from '../errors.js';
+import { CHUNK } from './decompress.js';
 
 export const AR_MAGIC = '!<arch>\n';
 const HEADER_SIZE = 60;
@@ -121,5 +122,5 @@ export async function* readArMembers(file: string): AsyncGenerator<ArMember> {
 /** The bytes of one member, streamed from the file. */
 export function arMemberStream(file: string, member: Pick<ArMember, 'offset' | 'size'>): Readable {
   if (member.size === 0) return Readable.from([]);
-  return createReadStream(file, { start: member.offset, end: member.offset + member.size - 1 });
+  return createReadStream(file, { start: member.offset, end: member.offset + member.size - 1, highWaterMark: CHUNK });
 }

@@ -3,11 +3,13 @@
  * xz-decompress, zstd with fzstd) and a byte counter that stops a
  * decompression bomb at the cap while the bytes come out.
  */
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import xz from 'xz-decompress';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { OverlayBootError } from '../errors.js';
+
+/** Read and inflate in large chunks: every chunk crosses several streams, and fewer cost less. */
+export const CHUNK = 256 * 1024;
 
 export type Compression = 'none' | 'gzip' | 'xz' | 'zstd';
 
@@ -75,14 +77,27 @@ export function decompress(input: Readable, compression: Compression, place: Str
   let out: Readable;
   if (compression === 'none') return input;
   if (compression === 'gzip') {
-    out = pipeInto(input, createGunzip());
+    out = pipeInto(input, createGunzip({ chunkSize: CHUNK }));
   } else if (compression === 'zstd') {
     out = pipeInto(input, new ZstdTransform());
   } else {
-    // xz-decompress works on web streams; its errors reject the web reader, which fromWeb turns into 'error'.
-    out = Readable.fromWeb(new xz.XzReadableStream(Readable.toWeb(input) as ReadableStream<Uint8Array>) as import('node:stream/web').ReadableStream);
+    out = xzDecompress(input);
   }
   return wrapErrors(out, place, `${compression} data is corrupt or truncated`);
+}
+
+/**
+ * xz-decompress works on web streams; its errors reject the web reader, which
+ * fromWeb turns into 'error'. Loaded on first use: its WebAssembly costs 8 MB of
+ * memory that packages without xz need not pay.
+ */
+function xzDecompress(input: Readable): Readable {
+  const out = new PassThrough();
+  import('xz-decompress').then((xz) => {
+    const web = new xz.default.XzReadableStream(Readable.toWeb(input) as ReadableStream<Uint8Array>);
+    pipeInto(Readable.fromWeb(web as import('node:stream/web').ReadableStream), out);
+  }).catch((e: unknown) => out.destroy(e instanceof Error ? e : new Error(String(e))));
+  return out;
 }
 
 /** Re-emits any error other than an OverlayBootError as PKG_CORRUPT. */

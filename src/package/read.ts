@@ -12,7 +12,7 @@ import { Readable, Transform } from 'node:stream';
 import { OverlayBootError } from '../errors.js';
 import { arMemberStream, isAr, readArMembers, type ArMember } from './ar.js';
 import { parseConffiles, parseControl } from './control.js';
-import { ByteBudget, compressionOfName, countBytes, decompress, pipeInto, type StreamPlace } from './decompress.js';
+import { ByteBudget, CHUNK, compressionOfName, countBytes, decompress, pipeInto, type StreamPlace } from './decompress.js';
 import { DataGuard, normalizeMemberPath, problemError, type Problem } from './guard.js';
 import { walkTar, type TarEntry } from './tar.js';
 import {
@@ -137,7 +137,7 @@ export class PackageReader {
   }
 
   private async readOuterTar(compression: 'gzip' | 'none'): Promise<void> {
-    const source = createReadStream(this.path);
+    const source = createReadStream(this.path, { highWaterMark: CHUNK });
     const place = this.place('(outer tar)');
     const stream = pipeInto(decompress(source, compression, place), countBytes(this.outerBudget, '(outer tar)'));
     try {

@@ -39,15 +39,23 @@ export function walkTar(input: Readable, place: StreamPlace, onEntry: TarEntryHa
     // zstd:false and the gzip check below: node-tar would otherwise decompress a second
     // layer by itself, past our byte budget.
     const parser = new Parser({ strict: true, zstd: false, brotli: false, maxMetaEntrySize: 1024 * 1024 });
-    // The entry's bytes, stopping at the failure: Minipass's iterator would wait forever
-    // if the entry were destroyed while the handler was busy between two reads.
+    // The entry's bytes, stopping at the failure. Minipass's iterator waits forever when
+    // the entry was destroyed before a read, so `failed` is checked right before each one
+    // (in the same tick as the read registers for the destroy event).
     async function* body(entry: ReadEntry): AsyncGenerator<Buffer> {
-      for await (const chunk of entry as unknown as AsyncIterable<Buffer>) {
-        if (failed) break;
-        yield chunk;
-        if (failed) break;
+      const stopped = () => new OverlayBootError('PKG_CORRUPT', 'reading stopped by an earlier failure', place);
+      const it = (entry as unknown as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+      try {
+        for (;;) {
+          if (failed) throw stopped();
+          const r = await it.next();
+          if (r.done) break;
+          yield r.value;
+        }
+      } finally {
+        await it.return?.();
       }
-      if (failed) throw new OverlayBootError('PKG_CORRUPT', 'reading stopped by an earlier failure', place);
+      if (failed) throw stopped();
     }
     const fail = (e: unknown) => {
       if (failed) return;

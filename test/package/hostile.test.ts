@@ -8,7 +8,7 @@ import { OverlayBootError } from '../../src/errors.js';
 import { openPackage } from '../../src/package/open.js';
 import { unpackPackage } from '../../src/package/unpack.js';
 import { verifyPackage } from '../../src/package/verify.js';
-import { makeIpkByHand, makeIpkMembers, packMembers } from '../helpers/packages.js';
+import { makeDebByHand, makeIpkByHand, makeIpkMembers, packMembers } from '../helpers/packages.js';
 import { tempDir } from '../helpers/subhost.js';
 
 const CONTROL = { Package: 'evil', Version: '1.0', Architecture: 'all' };
@@ -231,4 +231,26 @@ t.test('corrupt or truncated at every layer is a coded error', async (t) => {
   t.equal(await codeOf(openPackage(path.join(work, 'nonexistent'))), 'PKG_UNREADABLE');
   writeFileSync(path.join(work, 'text'), 'hello world, not a package\n'.repeat(30));
   t.equal(await codeOf(openPackage(path.join(work, 'text'))), 'PKG_FORMAT');
+});
+
+t.test('corrupt xz and zstd members of a deb are PKG_CORRUPT naming the member', async (t) => {
+  const work = tempDir(t);
+  for (const [compression, ext] of [['xz', 'xz'], ['zstd', 'zst'], ['gzip', 'gz']] as const) {
+    const dir = path.join(work, compression);
+    const deb = makeDebByHand({ work: dir, control: CONTROL, data: { f: 'z'.repeat(200000), g: 'y' }, compression });
+    const x = path.join(dir, 'x');
+    mkdirSync(x);
+    execFileSync('ar', ['x', deb], { cwd: x });
+    const member = `data.tar.${ext}`;
+    const whole = execFileSync('cat', [path.join(x, member)]);
+    for (const [what, bytes] of [['truncated', whole.subarray(0, Math.floor(whole.length / 2))], ['garbage', Buffer.concat([whole.subarray(0, 12), Buffer.alloc(whole.length - 12, 0x55)])]] as const) {
+      writeFileSync(path.join(x, member), bytes);
+      const out = path.join(dir, `${what}.deb`);
+      execFileSync('ar', ['rc', out, 'debian-binary', `control.tar.${ext}`, member], { cwd: x });
+      const e = await openPackage(out).then(() => undefined, (err: unknown) => err);
+      t.match(e, { code: 'PKG_CORRUPT', member }, `${compression} ${what}`);
+      t.equal(await codeOf(unpackPackage(out, path.join(dir, `dest-${what}`))), 'PKG_CORRUPT');
+      t.notOk(existsSync(path.join(dir, `dest-${what}`)));
+    }
+  }
 });
