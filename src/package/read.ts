@@ -126,6 +126,8 @@ export class PackageReader {
     if (!isIpk) {
       if (!names[1]?.startsWith('control.tar')) throw new OverlayBootError('PKG_MEMBER_MISSING', 'the second ar member is not control.tar', this.place('control.tar'));
       if (!names[2]?.startsWith('data.tar')) throw new OverlayBootError('PKG_MEMBER_MISSING', 'the third ar member is not data.tar', this.place('data.tar'));
+      const odd = names.slice(1, 3).find((n) => compressionOfName(n) === undefined);
+      if (odd !== undefined) throw formatError(this.label, `${odd}: not tar, tar.gz, tar.xz or tar.zst`, odd);
       const extra = names.slice(3).find((n) => !n.startsWith('_'));
       if (extra !== undefined) throw formatError(this.label, `unexpected member ${extra} in a deb`, extra);
     }
@@ -272,6 +274,7 @@ export class PackageReader {
   }
 
   private finishOci(r: typeof this.raw): RawPackage {
+    if (r.oci === undefined && !this.sawRootfs) throw formatError(this.label, 'a tar that is neither an ipk nor an OCI bundle (NAME/config.json, NAME/rootfs/)');
     if (r.oci === undefined) throw new OverlayBootError('PKG_MEMBER_MISSING', 'the OCI bundle has no config.json', this.place('config.json'));
     const top = this.ociName();
     const config = r.oci.config as { annotations?: Record<string, unknown> } | null;

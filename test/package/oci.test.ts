@@ -82,3 +82,12 @@ t.test('broken bundles', async (t) => {
   const info = await openPackage(through);
   t.match(info.problems, [/app\/rootfs\/link\/passwd: path passes through the symlink link \[PKG_UNSAFE_PATH\]/]);
 });
+
+t.test('a tar that is neither an ipk nor a bundle is PKG_FORMAT', async (t) => {
+  const work = tempDir(t);
+  mkdirSync(path.join(work, 'src', 'docs'), { recursive: true });
+  writeFileSync(path.join(work, 'src', 'docs', 'a.txt'), 'a');
+  const file = path.join(work, 'docs.tar.gz');
+  execFileSync('tar', ['-czf', file, '-C', path.join(work, 'src'), 'docs']);
+  await t.rejects(openPackage(file), { code: 'PKG_FORMAT' });
+});
