@@ -5,8 +5,8 @@
  * renamed into place. On any failure nothing is left behind.
  */
 import { execFile } from 'node:child_process';
-import { closeSync, constants, fchmodSync, fchownSync, openSync, writeSync } from 'node:fs';
-import { chmod, lchown, link, mkdir, mkdtemp, readdir, rename, rm, rmdir, stat, symlink } from 'node:fs/promises';
+import { chmodSync, closeSync, constants, fchmodSync, fchownSync, lchownSync, linkSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
+import { chmod, mkdtemp, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { OverlayBootError } from '../errors.js';
@@ -37,26 +37,40 @@ function writeAll(fd: number, chunk: Buffer): void {
   for (let off = 0; off < chunk.length;) off += writeSync(fd, chunk, off, chunk.length - off);
 }
 
-/** Writes entries under `root`; directory modes are applied last, deepest first. */
+/**
+ * Writes entries under `root`; directory modes are applied last, deepest first.
+ * Synchronous calls: the decompressor keeps working in the thread pool meanwhile, and
+ * a thread hop per call cost more than the call itself (bench/package.js: 2x).
+ */
 class TreeWriter implements DataSink {
   files = 0;
   bytes = 0;
   private readonly dirModes: [string, number][] = [];
   private readonly asRoot = process.getuid?.() === 0;
+  /** Directories known to exist, so parents are made once, not once per entry. */
+  private readonly dirs = new Set<string>();
 
-  constructor(private readonly root: string) {}
+  constructor(private readonly root: string) {
+    this.dirs.add(root);
+  }
+
+  private parent(p: string): void {
+    const dir = path.dirname(p);
+    if (this.dirs.has(dir)) return;
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    for (let d = dir; !this.dirs.has(d); d = path.dirname(d)) this.dirs.add(d);
+  }
 
   async entry(f: DataFile, body: AsyncIterable<Buffer>): Promise<void> {
     const p = path.join(this.root, f.path);
-    await mkdir(path.dirname(p), { recursive: true, mode: 0o755 });
+    this.parent(p);
     switch (f.type) {
       case 'dir':
-        await mkdir(p, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e; });
+        if (!this.dirs.has(p)) mkdirSync(p, { mode: 0o700 });
+        this.dirs.add(p);
         this.dirModes.push([p, f.mode]);
         break;
       case 'file': {
-        // Synchronous writes: the decompressor keeps working in the thread pool meanwhile,
-        // and a thread hop per chunk cost more than the write itself (see bench/package.js).
         const fd = openSync(p, WRITE_FLAGS, 0o600);
         try {
           for await (const chunk of body) {
@@ -71,24 +85,24 @@ class TreeWriter implements DataSink {
         break;
       }
       case 'symlink':
-        await symlink(f.linkTarget ?? '', p);
+        symlinkSync(f.linkTarget ?? '', p);
         break;
       case 'hardlink':
-        await link(path.join(this.root, f.linkTarget ?? ''), p);
+        linkSync(path.join(this.root, f.linkTarget ?? ''), p);
         break;
       default: {
         // node has no mknod; only reached when the caller allowed devices (fifos are always fine).
         const args = f.type === 'fifo' ? [p, 'p'] : [p, f.type === 'char' ? 'c' : 'b', String(f.device?.major ?? 0), String(f.device?.minor ?? 0)];
         await promisify(execFile)('mknod', ['-m', (f.mode & 0o777).toString(8), ...args]);
+        chmodSync(p, f.mode);
       }
     }
-    if (this.asRoot && f.type !== 'file' && f.type !== 'hardlink') await lchown(p, f.uid, f.gid);
-    if (f.type !== 'dir' && f.type !== 'symlink' && f.type !== 'file' && f.type !== 'hardlink') await chmod(p, f.mode);
+    if (this.asRoot && f.type !== 'file' && f.type !== 'hardlink') lchownSync(p, f.uid, f.gid);
     this.files += 1;
   }
 
-  async finish(): Promise<void> {
-    for (const [p, mode] of this.dirModes.reverse()) await chmod(p, mode);
+  finish(): void {
+    for (const [p, mode] of this.dirModes.reverse()) chmodSync(p, mode);
   }
 }
 
@@ -120,7 +134,7 @@ export async function unpackPackage(file: string, destDir: string, opts: UnpackO
     const { raw, trust } = await readAndTrust(file, opts, writer);
     const failure = firstFailure(raw, trust, file, opts.requireSignature ?? opts.keys !== undefined);
     if (failure) throw failure;
-    await writer.finish();
+    writer.finish();
     await chmod(staging, 0o755);
     if (existed) await rmdir(dest);
     await rename(staging, dest);
