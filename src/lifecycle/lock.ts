@@ -123,11 +123,12 @@ export async function acquireLock(stateDir: string, opts: LockOptions = {}): Pro
     }
     await waitForTurn(dir, path.basename(ticketFile), opts);
   } catch (e) {
-    try {
-      removeQuietly(choosing);
-      if (ticketFile !== undefined) removeQuietly(ticketFile);
-    } finally {
-      heldHere.delete(dir);
+    heldHere.delete(dir);
+    // Best effort: the error being thrown says what is wrong with the directory.
+    for (const f of [choosing, ticketFile]) {
+      try {
+        if (f !== undefined) removeQuietly(f);
+      } catch { /* reported through e */ }
     }
     throw e;
   }

@@ -161,9 +161,9 @@ export class DuStore {
     }
     return names
       .filter((n) => n.endsWith('.json') && !isTempName(n))
-      .sort()
       .map((n) => this.get(n.slice(0, -'.json'.length)))
-      .filter((r): r is DuRecord => r !== undefined);
+      .filter((r): r is DuRecord => r !== undefined)
+      .sort((a, b) => (a.Subhost < b.Subhost ? -1 : a.Subhost > b.Subhost ? 1 : 0));
   }
 
   /** The records of `du` given as a subhost NAME or (any case) a UUID; several for a UUID installed into several EEs. */
