@@ -1,14 +1,12 @@
-import t from 'tap';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import t, { type Test } from 'tap';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Journal } from '../../src/lifecycle/journal.js';
 import { runChild, srcModule } from './child.js';
+import { tempState } from './temp.js';
 
-function stateDir(t: Parameters<Parameters<typeof t.test>[1]>[0]): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'ovb-journal-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
+function stateDir(t: Test): string {
+  return tempState(t, 'ovb-journal-');
 }
 
 t.test('begin, steps, commit; ids and DUIDs never repeat', async (t) => {

@@ -1,15 +1,13 @@
-import t from 'tap';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import t, { type Test } from 'tap';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
 import { acquireLock, processStartTime, withLock } from '../../src/lifecycle/lock.js';
 import { runChild, srcModule, startChild } from './child.js';
+import { tempState } from './temp.js';
 
-function stateDir(t: Parameters<Parameters<typeof t.test>[1]>[0]): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'ovb-lock-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
+function stateDir(t: Test): string {
+  return tempState(t, 'ovb-lock-');
 }
 
 t.test('processStartTime names this process and no dead one', async (t) => {

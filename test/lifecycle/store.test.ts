@@ -1,15 +1,13 @@
-import t from 'tap';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import t, { type Test } from 'tap';
+import { tempState } from './temp.js';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { appendLineDurable, isTempName, writeFileAtomic } from '../../src/lifecycle/durable.js';
 import { duUuid } from '../../src/lifecycle/identity.js';
 import { DuStore, validateRecord, type DuRecord } from '../../src/lifecycle/store.js';
 
-function stateDir(t: Parameters<Parameters<typeof t.test>[1]>[0]): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'ovb-store-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return path.join(dir, 'state');
+function stateDir(t: Test): string {
+  return path.join(tempState(t, 'ovb-store-'), 'state');
 }
 
 function record(subhost: string, over: Partial<DuRecord> = {}): DuRecord {
