@@ -4,7 +4,7 @@
  * or empty file. Synchronous on purpose: the records are small, and a crash between an
  * `await` and its fsync is exactly what must not matter.
  */
-import { closeSync, constants, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { OverlayBootError } from '../errors.js';
 
@@ -75,20 +75,26 @@ export function isTempName(name: string): boolean {
 /**
  * Appends `line` (a newline is added) to `file` with O_APPEND, creating it (and syncing
  * its directory) when absent, and fsyncs it. One write(2) per line, so lines written
- * by concurrent processes never interleave within a line.
+ * by concurrent processes never interleave within a line; a last line torn by a crash
+ * (no newline) is ended first, so it costs only itself.
  */
 export function appendLineDurable(file: string, line: string, mode = 0o600): void {
   let fd: number | undefined;
   let created = false;
   try {
     try {
-      fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW);
+      fd = openSync(file, constants.O_RDWR | constants.O_APPEND | constants.O_NOFOLLOW);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, mode);
+      fd = openSync(file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, mode);
       created = true;
     }
-    const bytes = Buffer.from(`${line}\n`, 'utf8');
+    // A line torn by a crash has no newline: start on a line of our own, or this
+    // entry would be glued to the torn one and lost with it.
+    const size = fstatSync(fd).size;
+    const last = Buffer.alloc(1);
+    const torn = size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a;
+    const bytes = Buffer.from(`${torn ? '\n' : ''}${line}\n`, 'utf8');
     if (writeSync(fd, bytes) !== bytes.length) throw new Error('short write');
     fsyncSync(fd);
   } catch (e) {
