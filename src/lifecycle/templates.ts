@@ -176,7 +176,7 @@ function renamed(e: OverlayBootError, from: string, to: string): OverlayBootErro
  * in `errors`, what the reader found.
  */
 export async function checkTemplate(template: Template): Promise<Warning[]> {
-  const scratch = mkdtempSync(path.join(os.tmpdir(), 'ovb-ee-'));
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'ovb-ee-check-'));
   try {
     const base = path.join(scratch, 'base');
     for (const d of Object.values(MANAGED_DIRS)) mkdirSync(path.join(base, d), { recursive: true });
