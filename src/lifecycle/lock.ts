@@ -6,16 +6,17 @@
  * Node has no flock(2), so the lock is Lamport's bakery algorithm over files in the
  * directory `STATE/lock/`, spawn-free and safe against SIGKILL:
  *
- * 1. A waiter creates `c-PID-START` ("choosing"), reads the system-wide monotonic clock
- *    into its ticket, creates `t-TICKET-PID-START`, and removes its `c-` file.
+ * 1. A waiter creates `c-PID-START-BOOT` ("choosing"), reads the system-wide monotonic
+ *    clock into its ticket, creates `t-TICKET-PID-START-BOOT`, and removes its `c-` file.
  * 2. It waits until no `c-` file of another process is present, then until no `t-` file
  *    sorts before its own. It then holds the lock; release removes its `t-` file.
  *
  * A process that starts choosing after another finished choosing reads a later clock,
- * so it queues behind; one still choosing is waited for. PID and START (the process's
- * start time in clock ticks, /proc/PID/stat field 22) name the owner of every file, so a
- * file whose owner is gone, or whose PID now belongs to another process, is stale and
- * removed by whoever sees it: a SIGKILLed holder or waiter never blocks the queue. Every
+ * so it queues behind; one still choosing is waited for. PID, START (the process's
+ * start time in clock ticks, /proc/PID/stat field 22) and BOOT (the start of the kernel's
+ * boot id) name the owner of every file, so a file whose owner is gone, whose PID now
+ * belongs to another process, or that was left before a reboot, is stale and removed by
+ * whoever sees it: a SIGKILLed holder or waiter never blocks the queue. Every
  * name is unique to its owner, so removing a stale file cannot remove anyone else's.
  * The processes must share a PID namespace (they all run on the host).
  */
@@ -59,24 +60,36 @@ export function processStartTime(pid: number | 'self'): string | undefined {
 
 const OWN_START = processStartTime('self') ?? '0';
 
+/** This boot's id, shortened: the same PID and start time can recur after a reboot. */
+function bootId(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').replace(/[^0-9a-f]/g, '').slice(0, 12);
+  } catch {
+    return '0';
+  }
+}
+
+const BOOT = bootId();
+
 interface Entry {
   name: string;
   kind: 'c' | 't';
   ticket: bigint;
   pid: number;
   start: string;
+  boot: string;
 }
 
 function parseEntry(name: string): Entry | undefined {
-  const t = /^t-([0-9]{20})-([0-9]+)-([0-9]+)$/.exec(name);
-  if (t) return { name, kind: 't', ticket: BigInt(t[1]!), pid: Number(t[2]), start: t[3]! };
-  const c = /^c-([0-9]+)-([0-9]+)$/.exec(name);
-  if (c) return { name, kind: 'c', ticket: 0n, pid: Number(c[1]), start: c[2]! };
+  const t = /^t-([0-9]{20})-([0-9]+)-([0-9]+)-([0-9a-f]+)$/.exec(name);
+  if (t) return { name, kind: 't', ticket: BigInt(t[1]!), pid: Number(t[2]), start: t[3]!, boot: t[4]! };
+  const c = /^c-([0-9]+)-([0-9]+)-([0-9a-f]+)$/.exec(name);
+  if (c) return { name, kind: 'c', ticket: 0n, pid: Number(c[1]), start: c[2]!, boot: c[3]! };
   return undefined;
 }
 
 function isAlive(e: Entry): boolean {
-  return processStartTime(e.pid) === e.start;
+  return e.boot === BOOT && processStartTime(e.pid) === e.start;
 }
 
 function lockError(dir: string, what: string, cause?: unknown): OverlayBootError {
@@ -106,7 +119,7 @@ const heldHere = new Set<string>();
 export async function acquireLock(stateDir: string, opts: LockOptions = {}): Promise<HeldLock> {
   const dir = stateLayout(stateDir).lock;
   if (heldHere.has(dir)) throw lockError(dir, 'this process already holds or awaits this lock');
-  const me = `${process.pid}-${OWN_START}`;
+  const me = `${process.pid}-${OWN_START}-${BOOT}`;
   const choosing = path.join(dir, `c-${me}`);
   let ticketFile: string | undefined;
   heldHere.add(dir);

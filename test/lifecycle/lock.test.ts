@@ -94,8 +94,11 @@ t.test('stale files of dead processes never block; timeouts and re-entry are PKG
   // A process that has ended: its pid's start time no longer matches (or it has no /proc entry).
   const r = runChild('process.stdout.write(String(process.pid))');
   const dead = Number(r.stdout);
-  writeFileSync(path.join(lockDir, `t-${'0'.repeat(20)}-${dead}-1`), '');
-  writeFileSync(path.join(lockDir, `c-${dead}-1`), '');
+  const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').replace(/[^0-9a-f]/g, '').slice(0, 12);
+  writeFileSync(path.join(lockDir, `t-${'0'.repeat(20)}-${dead}-1-${boot}`), '');
+  writeFileSync(path.join(lockDir, `c-${dead}-1-${boot}`), '');
+  // This very process, but as seen before a reboot (another boot id).
+  writeFileSync(path.join(lockDir, `t-${'0'.repeat(20)}-${process.pid}-${processStartTime('self')}-0123456789ab`), '');
   writeFileSync(path.join(lockDir, 'unrelated'), '');
   const result = await withLock(dir, () => 'ran', { timeoutMs: 5000 });
   t.equal(result, 'ran');
