@@ -5,11 +5,13 @@
  *
  * Built so far (the foundation): identity (Name, Vendor, UUID, subhost NAME, EUID),
  * templates and `listExecEnvs`, the DU record store, the journal, the queue lock, the
- * history and the fault codes. Still to build on them, as plans whose every step is
- * journalled and has its undo (DESIGN.md):
+ * history, the fault codes, and {@link transact}, which runs one operation as a
+ * transaction (lock → recover what a crash left → begin → act with journalled steps →
+ * history → commit, or undo → history with the Fault → abort). Still to build on them,
+ * each a `transact` call with its own act, undo and recover (DESIGN.md: every step has
+ * its undo):
  *
- * - **install** (under {@link withLock}, after {@link Journal.pending} is recovered):
- *   verify the package (src/package) → check: architecture, EE known (9023) and enabled
+ * - **install**: verify the package (src/package) → check: architecture, EE known (9023) and enabled
  *   (9024), duplicate Name+Version in that EE (9026; byte-identical, i.e. same
  *   `package.sha256`, is `changed: false`), free space against Installed-Size (9027),
  *   Depends (Resolved) → `journal.begin({kind: 'install', allocateDUID: true})` →
@@ -28,9 +30,10 @@
  * - **uninstall**: stop EUs, `prerm remove`, move the subhost's directories and layer
  *   into `STATE/trash/ID/`, `postrm remove`, remove the record (step `committed`),
  *   delete the trash (keep UPPER with RetainData).
- * - **recovery**: on every command's start, {@link Journal.pending} → roll forward
- *   after `committed`, else roll back (journal.ts says how per kind) → commit/abort →
- *   history entry with `recovered: true`.
+ * - **recovery**: every command that reads or changes DUs first calls
+ *   {@link recoverPending} under the lock (transact does it itself), with a RecoverFn
+ *   that dispatches on `op.kind`: roll forward after step `committed`, else roll back
+ *   (journal.ts says how per kind).
  *
  * Records persist only DU `Installed` and EU `Idle`/`Active`; the transient states
  * exist in events and in a record only while its operation is in the journal.
@@ -45,3 +48,4 @@ export * from './journal.js';
 export * from './lock.js';
 export * from './history.js';
 export * from './templates.js';
+export * from './transaction.js';
