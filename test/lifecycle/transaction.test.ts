@@ -20,7 +20,7 @@ const recoverBack: RecoverFn = async (op) => {
   return { CurrentState: 'Failed', Fault: { FaultCode: 9001, FaultString: `interrupted ${op.kind} undone` } };
 };
 
-function toyInstall(state: string, work: string, subhost: string, failAt?: string): TransactOptions {
+function toyInstall(work: string, subhost: string, failAt?: string): TransactOptions {
   return {
     begin: { kind: 'install', subhost, intent: { work }, allocateDUID: true, command: `toy install ${subhost}` },
     act: async (_op, journal) => {
@@ -40,11 +40,11 @@ function toyInstall(state: string, work: string, subhost: string, failAt?: strin
 t.test('an operation commits and is recorded; a failing one is undone and recorded with its fault', async (t) => {
   const state = tempState(t, 'ovb-tx-');
   const work = tempState(t, 'ovb-txw-');
-  const ok = await transact(state, toyInstall(state, work, 'a'));
+  const ok = await transact(state, toyInstall(work, 'a'));
   t.match(ok.entry, { id: 1, OperationPerformed: 'Install', Subhost: 'a', DUID: '1', CurrentState: 'Installed', Version: '1.0', command: 'toy install a' });
   t.equal(ok.error, undefined);
   t.ok(existsSync(path.join(work, 'a', 'file')));
-  const bad = await transact(state, toyInstall(state, work, 'b', 'file'));
+  const bad = await transact(state, toyInstall(work, 'b', 'file'));
   t.match(bad.entry, { id: 2, CurrentState: 'Failed', Fault: { FaultCode: 9018, FaultString: 'PKG_CORRUPT: the data is damaged' } });
   t.match(bad.error, { code: 'PKG_CORRUPT' });
   t.notOk(existsSync(path.join(work, 'b')), 'a failed install leaves nothing');
@@ -74,7 +74,7 @@ t.test('an operation killed mid-way is undone by the next one, which then runs',
   t.equal(r.signal, 'SIGKILL', r.stderr);
   t.ok(existsSync(path.join(work, 'k')), 'the killed operation left its directory');
   t.equal(new Journal(state).pending()?.subhost, 'k');
-  const next = await transact(state, toyInstall(state, work, 'n'));
+  const next = await transact(state, toyInstall(work, 'n'));
   t.match(next.recovered, { id: 1, Subhost: 'k', CurrentState: 'Failed', recovered: true, Fault: { FaultString: 'interrupted install undone' } });
   t.notOk(existsSync(path.join(work, 'k')), 'recovery removed what the steps recorded');
   t.match(next.entry, { id: 2, Subhost: 'n', DUID: '2', CurrentState: 'Installed' }, 'the DUID of the undone install is not reused');
