@@ -48,4 +48,5 @@ export * from './journal.js';
 export * from './lock.js';
 export * from './history.js';
 export * from './templates.js';
+export * from './events.js';
 export * from './transaction.js';

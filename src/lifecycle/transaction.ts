@@ -9,6 +9,7 @@
  * two is recognised on recovery (the history's last id is the operation's) and the
  * operation is only cleared, never recovered or recorded twice.
  */
+import type { LifecycleEvents } from './events.js';
 import { faultOf, type Fault } from './faults.js';
 import { History, historyEntry, type CurrentState, type HistoryEntry } from './history.js';
 import { Journal, type BeginOptions, type JournalOperation } from './journal.js';
@@ -49,6 +50,8 @@ export interface TransactOptions {
   recover: RecoverFn;
   /** How to wait for the lock. Default: as long as it takes. */
   lock?: LockOptions;
+  /** Where `operation.complete` is emitted for this operation and any recovered one. */
+  events?: LifecycleEvents;
 }
 
 /** What {@link transact} did. */
@@ -75,7 +78,7 @@ function finish(journal: Journal, history: History, op: JournalOperation, result
  * records it in the history with `recovered: true`. The caller holds the lock.
  * Returns the history entry, or undefined when nothing was in flight.
  */
-export async function recoverPending(stateDir: string, recover: RecoverFn): Promise<HistoryEntry | undefined> {
+export async function recoverPending(stateDir: string, recover: RecoverFn, events?: LifecycleEvents): Promise<HistoryEntry | undefined> {
   const journal = new Journal(stateDir);
   const history = new History(stateDir);
   const op = journal.pending();
@@ -88,7 +91,9 @@ export async function recoverPending(stateDir: string, recover: RecoverFn): Prom
     return last;
   }
   const result = await recover(op, journal);
-  return finish(journal, history, journal.pending() ?? op, { ...result, recovered: true });
+  const entry = finish(journal, history, journal.pending() ?? op, { ...result, recovered: true });
+  events?.emit('operation.complete', entry);
+  return entry;
 }
 
 /**
@@ -99,7 +104,7 @@ export async function recoverPending(stateDir: string, recover: RecoverFn): Prom
  */
 export async function transact(stateDir: string, opts: TransactOptions): Promise<TransactResult> {
   return withLock(stateDir, async () => {
-    const recovered = await recoverPending(stateDir, opts.recover);
+    const recovered = await recoverPending(stateDir, opts.recover, opts.events);
     const journal = new Journal(stateDir);
     const history = new History(stateDir);
     const op = journal.begin(opts.begin);
@@ -109,9 +114,11 @@ export async function transact(stateDir: string, opts: TransactOptions): Promise
     } catch (error) {
       await opts.undo(journal.pending() ?? op, journal, error);
       const entry = finish(journal, history, journal.pending() ?? op, { CurrentState: 'Failed', Fault: faultOf(error) });
+      opts.events?.emit('operation.complete', entry);
       return { entry, error, ...(recovered ? { recovered } : {}) };
     }
     const entry = finish(journal, history, journal.pending() ?? op, result);
+    opts.events?.emit('operation.complete', entry);
     return { entry, ...(recovered ? { recovered } : {}) };
   }, opts.lock);
 }

@@ -1,7 +1,9 @@
 import t from 'tap';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { EventEmitter } from 'node:events';
 import { OverlayBootError } from '../../src/errors.js';
+import type { LifecycleEventMap } from '../../src/lifecycle/events.js';
 import { History, historyEntry } from '../../src/lifecycle/history.js';
 import { Journal, type JournalOperation } from '../../src/lifecycle/journal.js';
 import { DuStore } from '../../src/lifecycle/store.js';
@@ -74,7 +76,11 @@ t.test('an operation killed mid-way is undone by the next one, which then runs',
   t.equal(r.signal, 'SIGKILL', r.stderr);
   t.ok(existsSync(path.join(work, 'k')), 'the killed operation left its directory');
   t.equal(new Journal(state).pending()?.subhost, 'k');
-  const next = await transact(state, toyInstall(work, 'n'));
+  const events = new EventEmitter<LifecycleEventMap>();
+  const completed: number[] = [];
+  events.on('operation.complete', (e) => completed.push(e.id));
+  const next = await transact(state, { ...toyInstall(work, 'n'), events });
+  t.same(completed, [1, 2], 'operation.complete for the recovered operation, then this one');
   t.match(next.recovered, { id: 1, Subhost: 'k', CurrentState: 'Failed', recovered: true, Fault: { FaultString: 'interrupted install undone' } });
   t.notOk(existsSync(path.join(work, 'k')), 'recovery removed what the steps recorded');
   t.match(next.entry, { id: 2, Subhost: 'n', DUID: '2', CurrentState: 'Installed' }, 'the DUID of the undone install is not reused');
