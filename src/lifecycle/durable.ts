@@ -4,7 +4,7 @@
  * or empty file. Synchronous on purpose: the records are small, and a crash between an
  * `await` and its fsync is exactly what must not matter.
  */
-import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { OverlayBootError } from '../errors.js';
 
@@ -73,6 +73,29 @@ export function isTempName(name: string): boolean {
 }
 
 /**
+ * Removes the temporary files a crash left in `dir` (see {@link isTempName}). Call it only
+ * holding the lock: then no writer is using one. Returns the names removed.
+ */
+export function sweepTempFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw ioError(dir, 'list', e);
+  }
+  const removed = names.filter(isTempName);
+  for (const name of removed) {
+    try {
+      unlinkSync(path.join(dir, name));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(path.join(dir, name), 'remove', e);
+    }
+  }
+  return removed;
+}
+
+/**
  * Appends `line` (a newline is added) to `file` with O_APPEND, creating it (and syncing
  * its directory) when absent, and fsyncs it. One write(2) per line, so lines written
  * by concurrent processes never interleave within a line; a last line torn by a crash
@@ -103,4 +126,16 @@ export function appendLineDurable(file: string, line: string, mode = 0o600): voi
     if (fd !== undefined) closeSync(fd);
   }
   if (created) fsyncDir(path.dirname(file));
+}
+
+/** Removes `dir` when it is empty (syncing its parent); leaves it otherwise. */
+export function removeDirIfEmpty(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOENT') return;
+    throw ioError(dir, 'remove', e);
+  }
+  fsyncDir(path.dirname(dir));
 }

@@ -6,10 +6,10 @@
  * Keys are TR-181 parameter names where TR-181 has one; the others are camelCase.
  * Only the operations (under the lock, with the journal) write records.
  */
-import { readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { readdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { OverlayBootError } from '../errors.js';
-import { ensureDir, fsyncDir, isTempName, writeFileAtomic } from './durable.js';
+import { ensureDir, fsyncDir, isTempName, removeDirIfEmpty, writeFileAtomic } from './durable.js';
 import { isSubhostName } from './identity.js';
 import { stateLayout, type StateLayout } from './layout.js';
 import { corrupt, Fields, readJsonFile } from './state-file.js';
@@ -196,16 +196,4 @@ export class DuStore {
     fsyncDir(this.layout.records);
     removeDirIfEmpty(this.layout.records);
   }
-}
-
-/** Removes `dir` when it is empty (syncing its parent); leaves it otherwise. */
-export function removeDirIfEmpty(dir: string): void {
-  try {
-    rmdirSync(dir);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOENT') return;
-    throw new OverlayBootError('PKG_STATE_IO', `cannot remove: ${(e as Error).message}`, { file: dir, cause: e });
-  }
-  fsyncDir(path.dirname(dir));
 }

@@ -10,9 +10,11 @@
  * operation is only cleared, never recovered or recorded twice.
  */
 import type { LifecycleEvents } from './events.js';
+import { removeDirIfEmpty, sweepTempFiles } from './durable.js';
 import { faultOf, type Fault } from './faults.js';
 import { History, historyEntry, type CurrentState, type HistoryEntry } from './history.js';
 import { Journal, type BeginOptions, type JournalOperation } from './journal.js';
+import { stateLayout } from './layout.js';
 import { withLock, type LockOptions } from './lock.js';
 
 /** How an operation, or its recovery, ended. */
@@ -75,10 +77,15 @@ function finish(journal: Journal, history: History, op: JournalOperation, result
 
 /**
  * Finishes or undoes an operation left in flight in `stateDir`'s journal, if any, and
- * records it in the history with `recovered: true`. The caller holds the lock.
- * Returns the history entry, or undefined when nothing was in flight.
+ * records it in the history with `recovered: true`; removes temporary files a crash left
+ * mid-write. The caller holds the lock. Returns the history entry, or undefined when
+ * nothing was in flight.
  */
 export async function recoverPending(stateDir: string, recover: RecoverFn, events?: LifecycleEvents): Promise<HistoryEntry | undefined> {
+  const layout = stateLayout(stateDir);
+  sweepTempFiles(layout.dir);
+  sweepTempFiles(layout.records);
+  removeDirIfEmpty(layout.records);
   const journal = new Journal(stateDir);
   const history = new History(stateDir);
   const op = journal.pending();

@@ -74,6 +74,10 @@ t.test('an operation killed mid-way is undone by the next one, which then runs',
     });`;
   const r = runChild(code, [state, work]);
   t.equal(r.signal, 'SIGKILL', r.stderr);
+  // As a crash in the middle of an atomic write leaves them:
+  writeFileSync(path.join(state, '.journal.json.99999.tmp'), '{"format": 1, "la');
+  mkdirSync(path.join(state, 'du'));
+  writeFileSync(path.join(state, 'du', '.k.json.99999.tmp'), '');
   t.ok(existsSync(path.join(work, 'k')), 'the killed operation left its directory');
   t.equal(new Journal(state).pending()?.subhost, 'k');
   const events = new EventEmitter<LifecycleEventMap>();
@@ -85,6 +89,8 @@ t.test('an operation killed mid-way is undone by the next one, which then runs',
   t.notOk(existsSync(path.join(work, 'k')), 'recovery removed what the steps recorded');
   t.match(next.entry, { id: 2, Subhost: 'n', DUID: '2', CurrentState: 'Installed' }, 'the DUID of the undone install is not reused');
   t.same(new History(state).read().entries.map((e) => e.id), [1, 2]);
+  t.notOk(existsSync(path.join(state, 'du')), 'temporary files of the crash removed, and du/ with them');
+  t.notOk(existsSync(path.join(state, '.journal.json.99999.tmp')));
 });
 
 t.test('a crash after the result was recorded only clears the journal', async (t) => {
