@@ -28,8 +28,9 @@
  *   the new layer → restart `activeEUs`; any not Active within its timeout: put the old
  *   layer back, restart, history `Failed` (the DU stays Installed at the old version).
  * - **uninstall**: stop EUs, `prerm remove`, move the subhost's directories and layer
- *   into `STATE/trash/ID/`, `postrm remove`, remove the record (step `committed`),
- *   delete the trash (keep UPPER with RetainData).
+ *   into `STATE/trash/ID/` ({@link trashPlace} journalled as step data, then
+ *   {@link moveToTrash}), `postrm remove`, remove the record (step `committed`),
+ *   {@link emptyTrash} (keep UPPER with RetainData). Undo: {@link restoreFromTrash}.
  * - **recovery**: every command that reads or changes DUs first calls
  *   {@link recoverPending} under the lock (transact does it itself), with a RecoverFn
  *   that dispatches on `op.kind`: roll forward after step `committed`, else roll back
@@ -50,3 +51,4 @@ export * from './history.js';
 export * from './templates.js';
 export * from './events.js';
 export * from './transaction.js';
+export * from './trash.js';
