@@ -19,9 +19,14 @@
  *   plus `LAYERS=` the layer), step `subhost` → unpack into a staging layer, step
  *   `staged` → run preinst/postinst inside the DU's subhost (PKG_ROOT=/,
  *   PKG_UPGRADE=0), step `scripts` → rename the staged layer into place and write the
- *   record `Installed` ({@link DuStore.put}), step `committed` → `journal.commit()`,
- *   append the history → boot the subhost and start AutoStart EUs (after the commit:
- *   a failure there is an EU fault, not a failed install).
+ *   record `Installed` ({@link DuStore.put}), step `committed` → act returns and
+ *   transact records and commits → boot the subhost and start AutoStart EUs (after the
+ *   commit: a failure there is an EU fault, not a failed install). The subhost NAME is
+ *   `--name` (checked with {@link isSubhostName}) or {@link deriveSubhostName}, with
+ *   `taken` = the records' Subhosts plus every subhost known to the host (runtime
+ *   state records, configs). Suggested home of a DU's files, on the state directory's
+ *   filesystem so that the trash renames work: `STATE/units/SUBHOST/` holding the
+ *   config, BASE and the layer; removed with the DU.
  * - **update**: same name, higher version (9030 lower unless forced, 9032 equal) →
  *   begin with intent `{oldLayer, newLayer, activeEUs, oldVersion}` → stop Active EUs →
  *   stage the new layer and run the upgrade scripts → point the config and record at
