@@ -73,6 +73,8 @@ export const ERROR_FAULTS: Partial<Record<ErrorCode, FaultName>> = {
   PKG_BAD_SIGNATURE: 'BAD_SIGNATURE',
   PKG_UNKNOWN_KEY: 'BAD_SIGNATURE',
   PKG_TEMPLATE_UNKNOWN: 'UNKNOWN_EE',
+  // An EE whose template does not check is listed with Status Error; TR-069 has no
+  // fault for a broken EE, and "disabled" is what it is in effect.
   PKG_TEMPLATE_INVALID: 'DISABLED_EE',
   USAGE: 'INVALID_ARGUMENTS',
 };

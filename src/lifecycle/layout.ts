@@ -8,10 +8,11 @@
  *   journal.json     the operation in flight, if any, and the id counters (journal.ts)
  *   history.jsonl    one JSON line per finished operation, append-only (history.ts)
  *   du/SUBHOST.json  one record per installed DU, keyed by its subhost NAME (store.ts)
+ *   units/SUBHOST/   the DU's config, BASE and layer (for the operations to come)
  *   trash/OPID/      what an operation in flight moved aside, to put back or delete
  * ```
  *
- * `du/` and `trash/` are removed when they become empty, so that after every DU is
+ * `du/`, `units/` and `trash/` are removed when they become empty, so that after every DU is
  * removed only the lock, the journal (with no operation) and the history remain.
  */
 import path from 'node:path';
@@ -23,6 +24,7 @@ export interface StateLayout {
   journal: string;
   history: string;
   records: string;
+  units: string;
   trash: string;
 }
 
@@ -35,6 +37,7 @@ export function stateLayout(dir: string): StateLayout {
     journal: path.join(abs, 'journal.json'),
     history: path.join(abs, 'history.jsonl'),
     records: path.join(abs, 'du'),
+    units: path.join(abs, 'units'),
     trash: path.join(abs, 'trash'),
   };
 }
