@@ -69,6 +69,13 @@ export const ERROR_CODES = {
   PKG_BAD_KEY: 'a key file is not a usable key',
   PKG_CONFIG_INVALID: 'the package configuration file has an error',
   PKG_BUILD_FAILED: 'the package cannot be built from that directory',
+  // lifecycle (issue 13); PKG_ codes too, as overlay-pkg raises them (listed in overlay-pkg(8))
+  PKG_TEMPLATE_UNKNOWN: 'no execution environment template of that name',
+  PKG_TEMPLATE_INVALID: 'an execution environment template sets a variable the manager fills, or does not check',
+  PKG_STATE_CORRUPT: 'a record, the journal or the history in the state directory is unreadable',
+  PKG_STATE_IO: 'the state directory cannot be read or written',
+  PKG_IN_FLIGHT: 'an operation is still in flight in the journal and must be recovered first',
+  PKG_LOCK_FAILED: 'the state directory lock cannot be taken',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

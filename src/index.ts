@@ -29,3 +29,4 @@ export {
 export { diskfileMount, splitMountPath } from './commands/diskfile.js';
 export { readPartitionTable } from './host/partitions.js';
 export * from './package/index.js';
+export * from './lifecycle/index.js';

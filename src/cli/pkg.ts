@@ -10,6 +10,8 @@ import { readHead } from '../package/read.js';
 import { signPackage } from '../package/sign.js';
 import type { DataFile, PackageInfo } from '../package/types.js';
 import { verifyPackage } from '../package/verify.js';
+import { History, type HistoryEntry } from '../lifecycle/history.js';
+import { listExecEnvs, type ExecEnv } from '../lifecycle/templates.js';
 import { processIO, type CliIO } from './io.js';
 import { errorJSON, EXIT_USAGE, formatError } from './report.js';
 
@@ -22,6 +24,8 @@ const USAGE = `usage: overlay-pkg [--config FILE] [--json] COMMAND ...
   build --remove NAME [-o FILE] [--ar] [--sign KEY]
                                            a removal package for NAME
   sign FILE --key KEY                      add checksums + signature.sig (FILE.sig for deb/OCI)
+  ees                                      execution environments (templates) with their TR-181 fields
+  history                                  the operations recorded, oldest first
 Global options may stand before or after the command. See overlay-pkg(8).
 `;
 
@@ -45,7 +49,11 @@ const COMMAND_OPTIONS: Record<string, (keyof Values)[]> = {
   verify: ['keys', 'key'],
   build: ['output', 'ar', 'sign', 'remove'],
   sign: ['key'],
+  ees: [],
+  history: [],
 };
+/** Commands that take no FILE. */
+const NO_ARGUMENT = new Set(['ees', 'history']);
 const GLOBAL_OPTIONS: (keyof Values)[] = ['config', 'json', 'help'];
 
 class UsageError extends Error {}
@@ -166,6 +174,42 @@ async function sign(file: string, ctx: Context): Promise<number> {
   return 0;
 }
 
+/** The human form of ees: a table, then why each EE in Error is. */
+export function formatExecEnvs(ees: ExecEnv[]): string {
+  const rows = [['NAME', 'STATUS', 'ENABLE', 'ORIGIN', 'SOURCE'], ...ees.map((e) => [e.Name, e.Status, e.Enable ? 'yes' : 'no', e.origin, e.Source])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const lines = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
+  for (const e of ees) {
+    if (e.reason) lines.push(`${e.Name}: ${e.reason}`);
+    for (const w of e.warnings) lines.push(`${e.Name}: warning: ${w}`);
+  }
+  const first = ees[0];
+  if (first) lines.push(`${first.Vendor} ${first.Version}; available: ${first.AvailableDiskSpace} KiB disk, ${first.AvailableMemory} KiB memory`);
+  return lines.join('\n') + '\n';
+}
+
+async function ees(ctx: Context): Promise<number> {
+  const list = await listExecEnvs(ctx.config);
+  ctx.io.stdout(ctx.values.json ? JSON.stringify({ changed: false, ExecEnv: list }, null, 2) + '\n' : formatExecEnvs(list));
+  return 0;
+}
+
+/** One line of history's human form. */
+export function formatHistoryEntry(e: HistoryEntry): string {
+  const what = [e.OperationPerformed, e.Subhost, e.Version].filter((x) => x !== undefined).join(' ');
+  const fault = e.Fault ? ` ${e.Fault.FaultCode} ${e.Fault.FaultString}` : '';
+  const recovered = e.recovered ? ' (recovered after a crash)' : '';
+  return `${e.CompleteTime}  #${e.id}  ${what}: ${e.CurrentState}${fault}${recovered}  [uid ${e.uid}, pid ${e.pid}: ${e.command}]`;
+}
+
+function history(ctx: Context): number {
+  const { entries, warnings } = new History(ctx.config.paths.state).read();
+  for (const w of warnings) ctx.io.stderr(`${TOOL}: warning: ${w}\n`);
+  if (ctx.values.json) ctx.io.stdout(JSON.stringify({ changed: false, operations: entries }, null, 2) + '\n');
+  else ctx.io.stdout(entries.map((e) => formatHistoryEntry(e) + '\n').join(''));
+  return 0;
+}
+
 function parse(argv: string[]): { values: Values; command: string; args: string[] } {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: OPTIONS });
   const [command, ...args] = positionals;
@@ -176,7 +220,11 @@ function parse(argv: string[]): { values: Values; command: string; args: string[
   for (const name of Object.keys(values) as (keyof Values)[]) {
     if (!allowed.includes(name) && !GLOBAL_OPTIONS.includes(name)) throw new UsageError(`${command} does not take --${name}`);
   }
-  if (command !== 'build' && args.length !== 1) throw new UsageError(`${command} takes one FILE`);
+  if (NO_ARGUMENT.has(command)) {
+    if (args.length) throw new UsageError(`${command} takes no arguments`);
+  } else if (command !== 'build' && args.length !== 1) {
+    throw new UsageError(`${command} takes one FILE`);
+  }
   return { values, command, args };
 }
 
@@ -199,6 +247,8 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
       case 'info': return await info(args[0]!, ctx);
       case 'verify': return await verify(args[0]!, ctx);
       case 'build': return await build(args, ctx);
+      case 'ees': return await ees(ctx);
+      case 'history': return history(ctx);
       default: return await sign(args[0]!, ctx);
     }
   } catch (e) {

@@ -1,0 +1,34 @@
+import t from 'tap';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { emptyTrash, moveToTrash, restoreFromTrash, trashDir, trashPlace } from '../../src/lifecycle/trash.js';
+import { tempState } from './temp.js';
+
+t.test('moved aside, put back, moved again, deleted; each step may run twice', async (t) => {
+  const state = tempState(t, 'ovb-trash-');
+  const subhost = path.join(state, 'subhosts', 'web');
+  mkdirSync(path.join(subhost, 'root'), { recursive: true });
+  writeFileSync(path.join(subhost, 'root', 'data'), 'kept');
+  const layerFile = path.join(state, 'layer-web');
+  writeFileSync(layerFile, 'layer');
+  const a = trashPlace(state, 5, subhost, 0);
+  const b = trashPlace(state, 5, layerFile, 1);
+  t.equal(a.to, path.join(trashDir(state, 5), '0-web'));
+  moveToTrash(a);
+  moveToTrash(a);
+  moveToTrash(b);
+  t.notOk(existsSync(subhost));
+  t.equal(readFileSync(path.join(a.to, 'root', 'data'), 'utf8'), 'kept');
+  restoreFromTrash(a);
+  restoreFromTrash(a);
+  restoreFromTrash(b);
+  t.equal(readFileSync(path.join(subhost, 'root', 'data'), 'utf8'), 'kept', 'undo puts everything back');
+  t.equal(readFileSync(layerFile, 'utf8'), 'layer');
+  moveToTrash(a);
+  emptyTrash(state, 5);
+  emptyTrash(state, 5);
+  t.notOk(existsSync(path.join(state, 'trash')), 'no trash/ left once empty');
+  t.same(readdirSync(path.join(state, 'subhosts')), []);
+  t.throws(() => moveToTrash(trashPlace(state, 6, path.join(state, 'absent'), 0)), { code: 'PKG_STATE_IO' });
+  t.notOk(existsSync(path.join(state, 'trash')), 'a failed move creates nothing');
+});
