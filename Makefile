@@ -7,11 +7,12 @@ SYSTEMDDIR ?= /etc/systemd/system
 LIBDIR := $(PREFIX)/lib/overlay-boot
 SBINDIR := $(PREFIX)/sbin
 MANDIR := $(PREFIX)/share/man
-COMMANDS := overlay-boot overlay-stop overlay-go overlay-share overlay-ls overlay-diskfile overlay-watch overlay-pkg
+# The commands are package.json's "bin" (each bin/NAME.js runs the bundle dist/bin/NAME.mjs).
+COMMANDS := $(shell node -p "Object.keys(require('./package.json').bin).join(' ')")
 
 .PHONY: install uninstall
 install:
-	@test -f dist/index.js -a -x src/native/build/ovb-launch || { echo "run 'npm ci' first (it builds dist/ and src/native/build/)" >&2; exit 1; }
+	@test -f dist/index.js -a -f dist/bin/overlay-boot.mjs -a -x src/native/build/ovb-launch || { echo "run 'npm ci' first (it builds dist/ and src/native/build/)" >&2; exit 1; }
 	rm -rf $(DESTDIR)$(LIBDIR)
 	mkdir -p $(DESTDIR)$(LIBDIR)/src/native $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(SYSCONFDIR)/init.d $(DESTDIR)$(SYSTEMDDIR)

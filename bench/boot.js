@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// npm run bench: boot-to-ready, stop, memory kept per subhost, and scale, as
-// medians over repeated runs on this machine; the shell tool side by side when
-// Debian's overlay-boot package is installed. Writes bench/results/latest.{md,json}.
+// npm run bench: boot-to-ready, stop, memory kept per subhost, scale, and the
+// start-up of the read-only commands against bare Node.js, as medians over
+// repeated runs on this machine; the shell tool side by side when Debian's
+// overlay-boot package is installed. Writes bench/results/latest.{md,json}.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { boot } from '../dist/commands/boot.js';
@@ -14,6 +15,7 @@ const BIN = (c) => path.join(ROOT, 'bin', `overlay-${c}.js`);
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 const SCALE = (process.env.BENCH_SCALE ?? '1,10,50,100').split(',').map(Number);
 // The shell tool: Debian's package installs /usr/sbin/overlay-boot; SHELL_TOOL names another copy.
+const SHELL_NAME = 'shl0';
 const SHELL_TOOL = [process.env.SHELL_TOOL, '/usr/sbin/overlay-boot', '/usr/bin/overlay-boot', '/sbin/overlay-boot'].find((p) => p && existsSync(p));
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
@@ -29,6 +31,9 @@ const made = [];
 function cleanup() {
   for (const n of made) { try { spawnSync(process.execPath, [BIN('stop'), '--timeout', '2', path.join(work, `${n}.conf`)]); } catch { /* gone */ } }
   spawnSync('ip', ['link', 'del', bridge]);
+  // The shell tool leaves its accounting cgroup (setup_cgroup2_accounting) behind.
+  const cgroup2 = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[2] === 'cgroup2')?.[1];
+  if (cgroup2 && SHELL_TOOL) try { rmdirSync(path.join(cgroup2, SHELL_NAME)); } catch { /* not made, or already gone */ }
   rmSync(work, { recursive: true, force: true });
 }
 process.on('SIGINT', () => { cleanup(); process.exit(130); });
@@ -50,6 +55,34 @@ function run(cmd, args) {
   return ms(t0);
 }
 
+/** conf.d/minimal.conf with its directories, as an administrator sets it up (README). */
+function exampleConf() {
+  const dir = path.join(work, 'example');
+  for (const d of ['root', 'work', 'live']) mkdirSync(path.join(dir, 'minimal', d), { recursive: true });
+  copyFileSync(path.join(ROOT, 'conf.d/minimal.conf'), path.join(dir, 'minimal.conf'));
+  return path.join(dir, 'minimal.conf');
+}
+
+/** A small Debian package made by dpkg-deb (gzip, as many repositories still ship). */
+function smallDeb() {
+  const tree = path.join(work, 'deb');
+  mkdirSync(path.join(tree, 'DEBIAN'), { recursive: true });
+  mkdirSync(path.join(tree, 'usr/share/doc/ovb-bench'), { recursive: true });
+  writeFileSync(path.join(tree, 'DEBIAN/control'), 'Package: ovb-bench\nVersion: 1.0\nArchitecture: all\nMaintainer: bench <bench@example.org>\nDescription: start-up figure of overlay-pkg info\n');
+  writeFileSync(path.join(tree, 'usr/share/doc/ovb-bench/README'), 'nothing\n');
+  const deb = path.join(work, 'ovb-bench_1.0_all.deb');
+  execFileSync('dpkg-deb', ['-Zgzip', '--root-owner-group', '--build', tree, deb], { stdio: 'ignore' });
+  return deb;
+}
+
+// Start-up of the read-only commands, each against `node -e 0` in the same rounds.
+// A row whose command is not there (overlay-pkg comes from another branch) is left out.
+const STARTUP = [
+  { figure: '`overlay-ls`', bin: 'ls', args: () => [] },
+  { figure: '`overlay-boot --check` (conf.d/minimal.conf)', bin: 'boot', args: () => ['--check', exampleConf()] },
+  { figure: '`overlay-pkg info` (a small .deb)', bin: 'pkg', args: () => ['info', smallDeb()] },
+];
+
 const results = { date: new Date().toISOString(), runs: RUNS, machine: `${execFileSync('nproc').toString().trim()} cores, ${execFileSync('uname', ['-r']).toString().trim()}`, ours: {}, shellTool: SHELL_TOOL ? {} : null };
 
 try {
@@ -70,8 +103,14 @@ try {
     await stopByName('bench0');
     stopLib.push(ms(t0));
   }
+  // Node.js alone and each read-only command, in the same rounds, so that load on
+  // the machine weighs on both sides of the ratio alike.
   const nodeStart = [];
-  for (let i = 0; i < RUNS; i++) nodeStart.push(run(process.execPath, ['-e', '0']));
+  const startup = STARTUP.filter((s) => existsSync(BIN(s.bin))).map((s) => ({ ...s, argv: [BIN(s.bin), ...s.args()], times: [] }));
+  for (let i = 0; i < RUNS; i++) {
+    nodeStart.push(run(process.execPath, ['-e', '0']));
+    for (const s of startup) s.times.push(run(process.execPath, s.argv));
+  }
   // Memory kept per running subhost: the monitor on the host, pid 1 inside (and dummy_service).
   const r = await boot(conf);
   const monitorKb = rssKb(r.monitorPid), pid1Kb = rssKb(r.pid1);
@@ -81,6 +120,7 @@ try {
   Object.assign(results.ours, {
     bootCliMs: median(bootCli), stopCliMs: median(stopCli), bootLibraryMs: median(bootLib), stopLibraryMs: median(stopLib),
     nodeStartMs: median(nodeStart),
+    startup: startup.map((s) => ({ figure: s.figure, ms: median(s.times) })),
     stepMs: Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, Math.round(median(v) * 10) / 10])),
     rssKb: { monitor: monitorKb, pid1: pid1Kb, total: monitorKb + pid1Kb, dummyService: dummyKb },
     binaryBytes: { reaper: readFileSync(path.join(ROOT, 'src/native/build/reaper')).length, ovbLaunch: readFileSync(path.join(ROOT, 'src/native/build/ovb-launch')).length },
@@ -108,7 +148,7 @@ try {
   if (SHELL_TOOL) {
     // Its overlay-boot returns at once and boots in the background, so boot-to-ready is
     // measured until its reaper runs; its stop until nothing of the subhost is left.
-    const name = 'shl0';
+    const name = SHELL_NAME;
     const sconf = subhost(name);
     const reaperPid = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).find((p) => {
       try { return readFileSync(`/proc/${p}/cmdline`, 'utf8') === `/.reaper\0${name}\0`; } catch { return false; }
@@ -157,6 +197,8 @@ const lines = [
   `| resident memory per subhost (monitor + pid 1) | ${o.rssKb.total} KB (${o.rssKb.monitor} + ${o.rssKb.pid1}) | ${st?.rssKb ? `${st.rssKb} KB (script, unshare, reaper)` : 'about 4200 KB'} | ${ratio(o.rssKb.total, st?.rssKb ?? 4200)} |`,
   `| dummy_service (stands in for a service) | ${o.rssKb.dummyService} KB | | |`,
   `| static binaries: reaper, ovb-launch | ${o.binaryBytes.reaper} B, ${o.binaryBytes.ovbLaunch} B | reaper 682 KB | |`,
+  '', '| start-up (the command until it exits) | overlay-boot (this) | / `node -e 0` |', '|---|---|---|',
+  ...o.startup.map((s) => `| ${s.figure} | ${s.ms.toFixed(0)} ms | ${ratio(s.ms, o.nodeStartMs)} |`),
   '', '| subhosts | boot all | stop all | boot per subhost | first tenth (median) | last tenth (median) |', '|---|---|---|---|---|---|',
   ...o.scale.map((s) => `| ${s.n} | ${s.bootTotalMs} ms | ${s.stopTotalMs} ms | ${s.bootPerSubhostMs} ms | ${s.firstTenthMedianMs} ms | ${s.lastTenthMedianMs} ms |`),
   '', 'Library boot, per step (median ms): ' + Object.entries(o.stepMs).map(([k, v]) => `${k} ${v}`).join(', '),

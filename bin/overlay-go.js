@@ -1,4 +1,2 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli/go.js';
-import { runMain } from '../dist/cli/io.js';
-runMain(main);
+import '../dist/bin/overlay-go.mjs';

@@ -1,4 +1,2 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli/pkg.js';
-import { runMain } from '../dist/cli/io.js';
-runMain(main);
+import '../dist/bin/overlay-pkg.mjs';

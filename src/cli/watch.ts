@@ -1,6 +1,5 @@
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_WATCH_DIR, reconcileDir, watch } from '../commands/watch.js';
 import { processIO, type CliIO } from './io.js';
 import { EXIT_USAGE, formatError } from './report.js';
@@ -12,11 +11,11 @@ const USAGE = `usage: overlay-watch [--once] [--debounce-ms MS] [-v] [DIR]
   -v, --verbose    log debug lines too
 `;
 
-/** JSON lines to stdout; pretty lines when stdout is a terminal. */
-function makeLogger(io: CliIO, verbose: boolean): Logger {
+/** JSON lines to stdout; pretty lines when stdout is a terminal (pino-pretty is loaded only then). */
+async function makeLogger(io: CliIO, verbose: boolean): Promise<Logger> {
   const level = verbose ? 'debug' : 'info';
   const stream = io.isTTY
-    ? pretty({ colorize: true, destination: 1, sync: true })
+    ? (await import('pino-pretty')).default({ colorize: true, destination: 1, sync: true })
     : { write: (line: string) => io.stdout(line) };
   return pino({ name: 'overlay-watch', level }, stream);
 }
@@ -48,7 +47,7 @@ export async function main(argv: string[], io: CliIO = processIO, signal?: Abort
     return EXIT_USAGE;
   }
   const dir = positionals[0] ?? DEFAULT_WATCH_DIR;
-  const logger = makeLogger(io, values.verbose ?? false);
+  const logger = await makeLogger(io, values.verbose ?? false);
   const options = { env: io.env, logger, debounceMs };
 
   if (values.once) {

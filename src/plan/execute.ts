@@ -1,5 +1,4 @@
 import { unlinkSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
 import { OverlayBootError, isOverlayBootError } from '../errors.js';
 import { runHostAction, type HostActionContext } from '../host/actions.js';
 import { launchSubhost, runTeardown, type LaunchStatus } from '../subhost/launch.js';

@@ -1,12 +1,58 @@
+import { openSync, closeSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
-import pino, { type Logger } from 'pino';
+
+/** The part of a pino logger a boot uses; what openSubhostLog returns. */
+export interface SubhostLog {
+  info(fields: Record<string, unknown>, msg: string): void;
+  error(fields: Record<string, unknown>, msg: string): void;
+  /** Below pino's default level (info): written nowhere, as with pino. */
+  debug(fields: Record<string, unknown>, msg: string): void;
+  flush(): void;
+}
 
 /**
- * The subhost's log at LOG: JSON lines, written synchronously so that a line
- * survives a signal that ends the process right after it. The native monitor
- * appends lines of the same shape for the output of hooks and services.
+ * What pino's standard `err` serializer makes of an error-like value (one with a
+ * string `message`): type, message, stack, then its other enumerable members.
  */
-export function openSubhostLog(file: string, name: string): Logger {
-  const dest = pino.destination({ dest: file, sync: true, mkdir: true, append: true });
-  return pino({ base: { pid: process.pid, hostname: hostname(), subhost: name, source: 'overlay-boot' } }, dest);
+function serializeErr(err: unknown): unknown {
+  if (!err || typeof err !== 'object' || typeof (err as { message?: unknown }).message !== 'string') return err;
+  const e = err as Record<string, unknown> & { message: string; stack?: unknown; name?: unknown; errors?: unknown };
+  const ctor = (e as { constructor?: unknown }).constructor;
+  const out: Record<string, unknown> = {
+    type: typeof ctor === 'function' ? ctor.name : e.name,
+    message: e.message,
+    stack: typeof e.stack === 'string' ? e.stack : '',
+  };
+  if (Array.isArray(e.errors)) out.aggregateErrors = e.errors.map(serializeErr);
+  for (const key in e) if (out[key] === undefined) out[key] = e[key];
+  return out;
+}
+
+/**
+ * The subhost's log at LOG: JSON lines in pino's format (`level`, `time`, the
+ * bindings, the fields, `msg`), so pino-pretty reads them. Each line is written
+ * synchronously, so that it survives a signal that ends the process right after
+ * it; the file is opened per line, so no descriptor outlives the boot. Written
+ * without pino, whose import costs a command more than the boot's work. The
+ * native monitor appends lines of the same shape for the output of hooks and
+ * services.
+ */
+export function openSubhostLog(file: string, name: string): SubhostLog {
+  const bindings = JSON.stringify({ pid: process.pid, hostname: hostname(), subhost: name, source: 'overlay-boot' }).slice(1, -1);
+  const write = (level: number, fields: Record<string, unknown>, msg: string): void => {
+    let extra = '';
+    for (const [k, v] of Object.entries(fields)) {
+      const text = JSON.stringify(k === 'err' ? serializeErr(v) : v);
+      if (text !== undefined) extra += `,${JSON.stringify(k)}:${text}`;
+    }
+    const line = `{"level":${level},"time":${Date.now()},${bindings}${extra},"msg":${JSON.stringify(msg)}}\n`;
+    const fd = openSync(file, 'a');
+    try { writeSync(fd, line); } finally { closeSync(fd); }
+  };
+  return {
+    info: (fields, msg) => write(30, fields, msg),
+    error: (fields, msg) => write(50, fields, msg),
+    debug: () => {},
+    flush: () => {},
+  };
 }
