@@ -5,7 +5,6 @@ import type { SubhostConfig } from '../config/types.js';
 import { OverlayBootError } from '../errors.js';
 import { firstLine } from '../host/actions.js';
 import { findCgroup2Root } from '../host/cgroup.js';
-import { mountPoints } from '../host/links.js';
 import { runTeardown } from '../subhost/launch.js';
 import { buildBootPlan } from '../plan/build.js';
 import type { BootEventListener } from '../plan/events.js';
@@ -56,14 +55,9 @@ export async function planBoot(config: SubhostConfig,
   });
 }
 
-/**
- * Mounts that appeared on the host while the config was read, under the
- * config's directory or BASE: made by '!' commands such as overlay-diskfile.
- * They belong to this subhost and are unmounted when it ends.
- */
-function newMountsUnder(before: Set<string>, dirs: string[]): string[] {
-  const inside = (m: string) => dirs.some((d) => m === d || m.startsWith(d.endsWith('/') ? d : `${d}/`));
-  return [...mountPoints()].filter((m) => !before.has(m) && inside(m)).sort().reverse();
+/** Unmount what `!` commands mounted, deepest first, when the boot goes no further. */
+async function unmountBangMounts(launcher: string, mounts: string[]): Promise<void> {
+  if (mounts.length) await runTeardown(launcher, mounts.map((m) => ({ op: 'umount', args: [m] })), 'ignore', process.env);
 }
 
 /**
@@ -74,16 +68,15 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
   requireRoot('overlay-boot');
   const stateDir = options.stateDir ?? DEFAULT_STATE_DIR;
   const native = findNative();
-  const mountsBefore = mountPoints();
+  // The mounts of this read's own '!' commands, never those of a simultaneous boot.
+  let bangMounts: string[] = [];
   let config: SubhostConfig;
   try {
-    config = await readConfig(configPath, { ...options, action: 'overlay-boot' });
+    config = await readConfig(configPath, { ...options, action: 'overlay-boot', onMounts: (m) => { bangMounts = m; options.onMounts?.(m); } });
   } catch (e) {
-    const made = newMountsUnder(mountsBefore, [path.dirname(path.resolve(configPath))]);
-    if (made.length) await runTeardown(native.launcher, made.map((m) => ({ op: 'umount', args: [m] })), 'ignore', process.env);
+    await unmountBangMounts(native.launcher, bangMounts);
     throw e;
   }
-  const bangMounts = newMountsUnder(mountsBefore, [path.dirname(config.file), config.base]);
   let plan: BootPlan;
   try {
     if (options.checkOwnership !== false) await checkHookSafety(config);
@@ -92,7 +85,7 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
     const pidFile = options.pidFile ? path.resolve(options.pidFile) : undefined;
     plan = await planBoot(config, { stateDir, reaperPath: native.reaper, runInit: true, bangMounts, pidFile });
   } catch (e) {
-    if (bangMounts.length) await runTeardown(native.launcher, bangMounts.map((m) => ({ op: 'umount', args: [m] })), 'ignore', process.env);
+    await unmountBangMounts(native.launcher, bangMounts);
     throw e;
   }
 
