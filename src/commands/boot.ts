@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, realpathSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { checkHookSafety, configDigest, readConfig, type ReadConfigOptions } from '../config/index.js';
 import type { SubhostConfig } from '../config/types.js';
@@ -13,7 +13,7 @@ import type { BootPlan } from '../plan/types.js';
 import { openSubhostLog } from '../subhost/log.js';
 import { findNative } from '../subhost/native.js';
 import { processId } from '../subhost/process.js';
-import { createStateRecord, DEFAULT_STATE_DIR, readStateRecord, statePath, writeFastStopEntry, writeStateRecord, type StateRecord } from '../subhost/state.js';
+import { createStateRecord, DEFAULT_STATE_DIR, readStateRecord, statePath, writeStateRecord, type StateRecord } from '../subhost/state.js';
 import { checkHostForBoot, recoverStaleRecord, requireRoot } from './preflight.js';
 
 export interface BootOptions extends Omit<ReadConfigOptions, 'action'> {
@@ -121,11 +121,6 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
           ...record, boot: running ? undefined : record.boot, phase: running ? 'running' : 'booting', monitor,
           pid1: pid1 === undefined ? undefined : processId(pid1) ?? { pid: pid1, start: 0 }, teardown,
         });
-        if (running && pid1 !== undefined) {
-          const ids = processId(pid1);
-          if (ids) writeFastStopEntry(file, { config: realpathSync(config.file), name: config.name, pid1: ids, monitor, stopTimeout: config.stopTimeout });
-        }
-        if (running && options.pidFile) writeFileSync(path.resolve(options.pidFile), `${monitor.pid}\n`);
       },
     });
     log.info({ pid1: result.pid1 }, `Started ${config.name}`);

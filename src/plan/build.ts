@@ -4,7 +4,7 @@ import { OverlayBootError } from '../errors.js';
 import { cableActions, cableUndo, describeCable } from '../host/cables.js';
 import { devOps, devptsOps, nativeOp as op, runOps, sysfsOps } from '../rootfs/devices.js';
 import { builtinInitScript, stopCommands } from '../subhost/init-script.js';
-import type { BootPlan, PlanStep } from './types.js';
+import type { BootPlan, NativeOp, PlanStep } from './types.js';
 
 /** Stands for the directory the UPPER program prints, until boot runs it. */
 export const UPPER_PLACEHOLDER = '<output of UPPER program>';
@@ -64,15 +64,8 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
   step({
     id: 'state', title: `create runtime state record ${statePath} (the lock on NAME ${name})`, place: 'host',
     host: [{ kind: 'state-record', path: statePath }],
-    undo: [op('unlink', statePath.replace(/\.json$/, '.stop')), op('unlink', statePath)], undoTitle: `remove ${statePath}`,
+    undo: [op('unlink', statePath)], undoTitle: `remove ${statePath}`,
   });
-
-  if (options.pidFile) {
-    step({
-      id: 'pidfile', title: `write the monitor's pid to ${options.pidFile} once the subhost is up`, place: 'host',
-      undo: [op('unlink', options.pidFile)], undoTitle: `remove ${options.pidFile}`,
-    });
-  }
 
   if (config.upperProgram) {
     step({
@@ -214,6 +207,22 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
     ],
   });
 
+  // Host files that need the running subhost's pids: written after START returned, removed when it ends.
+  const fastStop = statePath.replace(/\.json$/, '.stop');
+  step({
+    id: 'fast-stop', title: `write the fast-stop line ${fastStop} (overlay-stop without Node.js) once the subhost is up`,
+    place: 'host', when: 'running',
+    host: [{ kind: 'fast-stop', path: fastStop, config: config.file, name, stopTimeout: config.stopTimeout }],
+    undo: [op('unlink', fastStop)], undoTitle: `remove ${fastStop}`,
+  });
+  if (options.pidFile) {
+    step({
+      id: 'pidfile', title: `write the monitor's pid to ${options.pidFile} once the subhost is up`, place: 'host', when: 'running',
+      host: [{ kind: 'pidfile', path: options.pidFile }],
+      undo: [op('unlink', options.pidFile)], undoTitle: `remove ${options.pidFile}`,
+    });
+  }
+
   return { name, configFile: config.file, log: config.log, steps, initScript, env };
 }
 
@@ -242,14 +251,17 @@ function checkOverlayPaths(config: SubhostConfig, upper: string): void {
 /** Replace the UPPER placeholder once the UPPER program has printed the real path. */
 export function resolveUpper(plan: BootPlan, upper: string): BootPlan {
   const fix = (s: string) => s.split(UPPER_PLACEHOLDER).join(upper);
+  const fixOps = (ops: NativeOp[]) => ops.map((o) => ({ op: o.op, args: o.args.map(fix) }));
   return {
     ...plan,
     env: Object.fromEntries(Object.entries(plan.env).map(([k, v]) => [k, fix(v)])),
     steps: plan.steps.map((s) => ({
       ...s,
       title: fix(s.title),
+      undoTitle: fix(s.undoTitle),
       host: s.host.map((h) => (h.kind === 'write-if-missing' ? { ...h, path: fix(h.path) } : h)),
-      native: s.native.map((o) => ({ op: o.op, args: o.args.map(fix) })),
+      native: fixOps(s.native),
+      undo: fixOps(s.undo),
     })),
   };
 }

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { OverlayBootError, isOverlayBootError } from '../errors.js';
 import { runHostAction, type HostActionContext } from '../host/actions.js';
 import { launchSubhost, runTeardown, type LaunchStatus } from '../subhost/launch.js';
-import type { ProcessId } from '../subhost/process.js';
+import { processId, type ProcessId } from '../subhost/process.js';
 import { resolveUpper } from './build.js';
 import type { BootEventListener } from './events.js';
 import type { BootPlan, NativeOp, PlanStep } from './types.js';
@@ -39,12 +39,25 @@ export interface ExecuteResult {
   stepTimes: Record<string, number>;
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
+
 /** The teardown program for a set of done steps: their undos, last step first. */
 export function teardownProgram(steps: PlanStep[], name: string): NativeOp[] {
   const ops: NativeOp[] = [{ op: 'name', args: [name] }];
   for (const s of [...steps].reverse()) ops.push(...s.undo);
   ops.push({ op: 'log', args: [`Exited ${name}`] });
   return ops;
+}
+
+/**
+ * What undoes the host steps of a plan, last step first: the left-over cleanup of a
+ * subhost that is not running and has no state record. Without the UPPER program's
+ * teardown: a program of the config is run only for a boot that set it up (its record).
+ */
+export function hostUndo(plan: BootPlan): NativeOp[] {
+  return [...plan.steps].reverse()
+    .filter((s) => s.place === 'host' && !s.host.some((h) => h.kind === 'upper-setup'))
+    .flatMap((s) => s.undo);
 }
 
 /**
@@ -65,7 +78,7 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
   const createdFiles: string[] = [];
   const stepTimes: Record<string, number> = {};
 
-  // Files written only for this boot (the built-in premount's) go when the boot fails.
+  // Files a host action wrote only for this boot (write-if-missing) go when the boot fails.
   const removeCreatedFiles = () => {
     for (const f of createdFiles.splice(0).reverse()) {
       try { unlinkSync(f); } catch { /* already gone */ }
@@ -77,10 +90,8 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
     if (done.length) await runTeardown(options.launcher, teardownProgram(done, plan.name), options.logFd, env);
   };
 
-  // By index: the UPPER program's output rewrites the later steps of `plan` as we go.
-  for (let i = 0; i < plan.steps.length; i++) {
-    const step = plan.steps[i]!;
-    if (!step.host.length && step.place !== 'host') continue;
+  /** Run the host actions of one step; on failure undo the boot with `undoAll` and throw the step's error. */
+  const runHostStep = async (step: PlanStep, undoAll: () => Promise<void>) => {
     emit({ type: 'step-start', step: step.id, title: step.title });
     const t0 = performance.now();
     // Undos are idempotent, so a step that fails half-way is undone as a whole: counted as done
@@ -103,11 +114,18 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
     } catch (cause) {
       const ms = performance.now() - t0;
       emit({ type: 'step-failed', step: step.id, title: step.title, durationMs: ms, error: String((cause as Error).message) });
-      await rollback();
+      await undoAll();
       throw stepError(plan, step, cause);
     }
     stepTimes[step.id] = performance.now() - t0;
     emit({ type: 'step-done', step: step.id, title: step.title, durationMs: stepTimes[step.id]! });
+  };
+
+  // By index: the UPPER program's output rewrites the later steps of `plan` as we go.
+  for (let i = 0; i < plan.steps.length; i++) {
+    const step = plan.steps[i]!;
+    if (step.when === 'running' || (!step.host.length && step.place !== 'host')) continue;
+    await runHostStep(step, rollback);
   }
 
   // Native steps: ownership of the teardown passes to the monitor now.
@@ -169,6 +187,16 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
       emit({ type: 'step-done', step: current.id, title: byId.get(current.id)?.title ?? current.id, durationMs: ms });
     }
     options.onProgress({ monitor: handle.monitor, pid1, running: true, teardown });
+    ctx.running = { monitor: handle.monitor, pid1: processId(pid1) ?? { pid: pid1, start: 0 } };
+    // Not yet committed: a failure here ends the subhost (after `ready`, closing the control
+    // pipe alone changes nothing: PROTOCOL.md), and its monitor undoes every step.
+    const abandon = async () => {
+      try { process.kill(pid1, 'SIGKILL'); } catch { /* gone */ }
+      handle.abandon();
+      await Promise.race([handle.exited, sleep(30000)]);
+      removeCreatedFiles();
+    };
+    for (const step of plan.steps.filter((s) => s.when === 'running')) await runHostStep(step, abandon);
     if (options.stayAttached) {
       handle.detach(true);
       return { monitor: handle.monitor, pid1, stepTimes, plan, exited: handle.exited };
@@ -179,7 +207,7 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
 
   // Failed: the monitor tears down; wait for it so the host is clean when we return.
   handle.abandon();
-  await Promise.race([handle.exited, new Promise((r) => setTimeout(r, 30000))]);
+  await Promise.race([handle.exited, sleep(30000)]);
   removeCreatedFiles();
   const stepId = failure?.step ?? current?.id ?? 'init';
   const step = byId.get(stepId);

@@ -9,6 +9,8 @@ function describeHost(a: HostAction): string {
     case 'ifup': return `ifup ${a.iface} || ip link set ${a.iface} up`;
     case 'cgroup': return `mkdir ${a.path}`;
     case 'write-if-missing': return `write ${a.path} unless it exists`;
+    case 'pidfile': return `write the monitor's pid to ${a.path}`;
+    case 'fast-stop': return `write ${a.path}: real path of ${a.config}, ${a.name}, pid 1 and monitor (pid, start time), STOP_TIMEOUT ${a.stopTimeout}`;
   }
 }
 
@@ -46,6 +48,7 @@ export function formatPlan(config: SubhostConfig, plan: BootPlan): string {
       if (o.op === 'setenv' && ['OVB_RUN', 'OVB_STOP'].includes(o.args[0]!) && !o.args[1]) continue;
       out.push(`      do: ${describeOp(o)}`);
     }
+    if (s.when === 'running') out.push('      when: the subhost is up (START returned), before the boot commits');
     if (s.undoTitle) out.push(`    undo: ${s.undoTitle}`);
   });
   if (plan.initScript !== undefined) {

@@ -19,7 +19,14 @@ export type HostAction =
   /** mkdir of a cgroup directory. */
   | { kind: 'cgroup'; path: string }
   /** Write a file only if it does not exist (undone only when the boot fails). */
-  | { kind: 'write-if-missing'; path: string; content: string };
+  | { kind: 'write-if-missing'; path: string; content: string }
+  /** Write the monitor's pid to a file (systemd's PIDFile=); runs once the subhost is up. */
+  | { kind: 'pidfile'; path: string }
+  /**
+   * Write the fast-stop line beside the state record (src/native/fast-stop.c reads it):
+   * the config's real path, NAME, pid 1, the monitor and STOP_TIMEOUT; runs once the subhost is up.
+   */
+  | { kind: 'fast-stop'; path: string; config: string; name: string; stopTimeout: number };
 
 /** Where a step acts. */
 export type StepPlace = 'host' | 'mount-namespace' | 'subhost';
@@ -45,6 +52,11 @@ export interface PlanStep {
   undo: NativeOp[];
   /** Human description of what undoes it ('' when the kernel undoes it with the mount namespace). */
   undoTitle: string;
+  /**
+   * `running`: a host step that needs the running subhost (its pids), run after the init
+   * script returned and before the boot commits; a failure there still undoes the whole boot.
+   */
+  when?: 'running';
 }
 
 export interface BootPlan {

@@ -114,14 +114,13 @@ export function fastStopPath(recordFile: string): string {
 }
 
 /**
- * Write the fast-stop line for a running subhost (src/native/fast-stop.c): the
+ * Write the fast-stop line `file` (fastStopPath of the record) for a running subhost (src/native/fast-stop.c): the
  * config's real path, NAME, pid 1 and the monitor with their start times, and
  * STOP_TIMEOUT, tab-separated. Paths with tabs or newlines get no line (and take
  * the full overlay-stop).
  */
-export function writeFastStopEntry(recordFile: string, e: { config: string; name: string; pid1: ProcessId; monitor: ProcessId; stopTimeout: number }): void {
+export function writeFastStopEntry(file: string, e: { config: string; name: string; pid1: ProcessId; monitor: ProcessId; stopTimeout: number }): void {
   if (/[\t\n]/.test(e.config)) return;
-  const file = fastStopPath(recordFile);
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, [e.config, e.name, e.pid1.pid, e.pid1.start, e.monitor.pid, e.monitor.start, e.stopTimeout].join('\t') + '\n', { mode: 0o644 });
   renameSync(tmp, file);
@@ -148,15 +147,18 @@ export function listStateRecords(dir = DEFAULT_STATE_DIR): Array<{ file: string;
   return out;
 }
 
-/** Judge a record against the kernel: never by command lines, always by pid and start time. */
-export function liveness(record: StateRecord): Liveness {
+/**
+ * Judge a record against the kernel: never by command lines, always by pid and start
+ * time. `alive` tells whether a process still runs (default: the kernel's answer).
+ */
+export function liveness(record: StateRecord, alive: (p: ProcessId | undefined) => boolean = isAlive): Liveness {
   if (record.phase === 'running') {
-    return isAlive(record.monitor) || isAlive(record.pid1) ? 'running' : 'stale';
+    return alive(record.monitor) || alive(record.pid1) ? 'running' : 'stale';
   }
-  if (isAlive(record.boot)) return 'booting';
+  if (alive(record.boot)) return 'booting';
   // The boot command died: a monitor that still lives is ending the subhost (it aborts
   // when the library goes away before ready), or pid 1 lives on without it.
-  return isAlive(record.monitor) || isAlive(record.pid1) ? 'booting' : 'stale';
+  return alive(record.monitor) || alive(record.pid1) ? 'booting' : 'stale';
 }
 
 /**
