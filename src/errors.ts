@@ -47,6 +47,9 @@ export const ERROR_CODES = {
   DISK_BAD_TABLE: 'the disk image has no readable partition table',
   DISK_NO_PARTITION: 'the disk image has no partition of that index',
   DISK_MOUNT_FAILED: 'the disk image could not be mounted',
+  // issue 11: paths inside the root, pinned processes
+  PROCESS_CHANGED: "the subhost's pid 1 is not the process its state record names (it ended; the pid may be another's)",
+  LOG_UNSAFE: 'LOG is not a regular file owned by root (a link, a directory, a device or another owner)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

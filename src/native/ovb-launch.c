@@ -9,6 +9,8 @@
  */
 #define _GNU_SOURCE
 #include "util.h"
+#include "inroot.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,12 +33,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef CLONE_NEWTIME
-#define CLONE_NEWTIME 0x00000080
-#endif
-#ifndef AT_EMPTY_PATH
-#define AT_EMPTY_PATH 0x1000
-#endif
 #ifndef PR_SET_CHILD_SUBREAPER
 #define PR_SET_CHILD_SUBREAPER 36
 #endif
@@ -89,6 +85,8 @@ static const struct opdef {
 	{ "exec", 0, 1, IN_BOOT },
 	{ "teardown", 0, 0, IN_BOOT },
 	{ "fail", 1, 0, IN_BOOT },
+	{ "root", 1, 0, IN_BOOT },
+	{ "write-if-missing", 3, 0, IN_BOOT },
 	{ "log", 1, 0, IN_TEARDOWN },
 	{ "run", 2, 1, IN_TEARDOWN },
 	{ "del-netns", 1, 0, IN_TEARDOWN },
@@ -332,6 +330,8 @@ static const char *cur_step = "boot";
 static int csfd = -1;   /* signalfd for SIGCHLD in C/P */
 static int exec_fd = -1; /* open-exec */
 static int is_pid1;      /* after fork-pid1, in P */
+static int cur_op;       /* index of the running op (`created` lines) */
+static struct root root = { .path = "", .len = 0, .fd = -1 };
 
 static void st_line(struct buf *b)
 {
@@ -449,31 +449,24 @@ static void op_hook(struct op *o)
 	fail(0, m, NULL, NULL);
 }
 
-/* mkdir -p path (each created directory 0755); the final one chmod mode when chmod_it. */
-static void mkdir_p(const char *what, const char *path, mode_t mode, int chmod_it)
+/* The directory below the root (or the host path) that a path argument names; fails for a relative one. */
+static int sub_path(const char *what, const char *path, const char **rel)
 {
-	size_t l = strlen(path);
-	char *p = malloc(l + 1);
-	if (!p)
-		fail(ENOMEM, what, path, NULL);
-	memcpy(p, path, l + 1);
-	for (size_t i = 1; i <= l; i++) {
-		if (p[i] != '/' && p[i] != 0)
-			continue;
-		char c = p[i];
-		p[i] = 0;
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			fail(errno, what, p, NULL);
-		p[i] = c;
-	}
-	struct stat sb;
-	if (stat(path, &sb) < 0)
+	int d = root_rel(&root, path, rel);
+	if (d == -1)
 		fail(errno, what, path, NULL);
-	if (!S_ISDIR(sb.st_mode))
-		fail(ENOTDIR, what, path, NULL);
-	if (chmod_it && chmod(path, mode) < 0)
-		fail(errno, "chmod", path, NULL);
-	free(p);
+	return d;
+}
+
+/* mkdir -p inside the root (created directories 0755); returns an O_PATH fd of it. */
+static int mkdir_p(const char *what, const char *path)
+{
+	const char *rel;
+	int d = sub_path(what, path, &rel);
+	int fd = in_mkdir_p(d, rel);
+	if (fd < 0)
+		fail(errno, what, path, NULL);
+	return fd;
 }
 
 static void op_mkdir(struct op *o)
@@ -481,7 +474,60 @@ static void op_mkdir(struct op *o)
 	unsigned long long mode;
 	if (parse_num(o->a[1], 8, &mode) || mode > 07777)
 		fail(EINVAL, "mkdir", o->a[0], ": bad mode");
-	mkdir_p("mkdir", o->a[0], (mode_t)mode, 1);
+	int fd = mkdir_p("mkdir", o->a[0]);
+	/* fchmod needs a real descriptor; "." of the resolved directory follows nothing */
+	int w = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w < 0 || fchmod(w, (mode_t)mode) < 0)
+		fail(errno, "chmod", o->a[0], NULL);
+	close(w);
+	close(fd);
+}
+
+static void __attribute__((noreturn)) fail_mount(int e, const char *what, const char *src, const char *tgt)
+{
+	char m[STATUS_LINE_MAX];
+	struct buf b = BUF_INIT(m);
+	b_str(&b, what);
+	b_chr(&b, ' ');
+	b_str(&b, src);
+	b_str(&b, " on");
+	fail(e, m, tgt, NULL);
+}
+
+/*
+ * A mount whose target is below the root: the target is resolved inside it and
+ * the mount attached to that descriptor (new mount API), so a link planted where
+ * /dev or /sys goes can only lead to a place inside the subhost.
+ */
+static void mount_in_root(struct op *o, const char *rel, unsigned long fl, unsigned long prop)
+{
+	const char *src = o->a[0], *tgt = o->a[1], *fs = o->a[2], *data = o->a[4];
+	unsigned attrs = (fl & MS_RDONLY ? OVB_MOUNT_ATTR_RDONLY : 0) | (fl & MS_NOSUID ? OVB_MOUNT_ATTR_NOSUID : 0) |
+			 (fl & MS_NODEV ? OVB_MOUNT_ATTR_NODEV : 0) | (fl & MS_NOEXEC ? OVB_MOUNT_ATTR_NOEXEC : 0);
+	int rec = !!(fl & MS_REC);
+	int tfd = in_open(root.fd, rel, O_PATH, 0);
+	if (tfd < 0)
+		fail(errno, "mount", tgt, NULL);
+	if (*fs) {
+		if (mount_fs_at(tfd, fs, src, data, attrs) < 0)
+			fail_mount(errno, "mount", fs, tgt);
+	} else if (fl & MS_BIND) {
+		const char *srel;
+		int sd = sub_path("mount", src, &srel);
+		int sfd = in_open(sd, srel, O_PATH, 0);
+		if (sfd < 0)
+			fail(errno, "mount", src, NULL);
+		if (bind_at(sfd, "", tfd, rec, attrs) < 0)
+			fail_mount(errno, "mount", src, tgt);
+		close(sfd);
+	} else if ((fl & MS_REMOUNT) && setattr_at(tfd, rec, attrs, 0) < 0) {
+		fail(errno, "mount -o remount on", tgt, NULL);
+	} else if (!(fl & MS_REMOUNT) && !prop) {
+		fail(EINVAL, "mount", tgt, ": neither a filesystem type, bind, remount nor propagation");
+	}
+	if (prop && setattr_at(tfd, rec, 0, prop) < 0)
+		fail(errno, prop == MS_SLAVE ? "mount --make-slave on" : "mount --make-private on", tgt, NULL);
+	close(tfd);
 }
 
 static void op_mount(struct op *o)
@@ -516,16 +562,14 @@ static void op_mount(struct op *o)
 	}
 	const char *what = *fs ? fs : *src ? src : "--make-private";
 	int main_mount = *fs || (fl & (MS_BIND | MS_REMOUNT)) || !prop;
+	const char *rel;
+	if (sub_path("mount", tgt, &rel) != AT_FDCWD) {
+		mount_in_root(o, rel, fl, prop);
+		return;
+	}
 	if (main_mount) {
-		if (mount(*src ? src : "none", tgt, *fs ? fs : NULL, fl, *data ? data : NULL) < 0) {
-			int e = errno;
-			char m[STATUS_LINE_MAX];
-			struct buf b = BUF_INIT(m);
-			b_str(&b, "mount ");
-			b_str(&b, what);
-			b_str(&b, " on");
-			fail(e, m, tgt, NULL);
-		}
+		if (mount(*src ? src : "none", tgt, *fs ? fs : NULL, fl, *data ? data : NULL) < 0)
+			fail_mount(errno, "mount", what, tgt);
 		unsigned long extra = fl & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
 		if ((fl & MS_BIND) && !(fl & MS_REMOUNT) && extra &&
 		    mount(NULL, tgt, NULL, MS_REMOUNT | MS_BIND | extra, NULL) < 0)
@@ -535,116 +579,184 @@ static void op_mount(struct op *o)
 		fail(errno, prop == MS_SLAVE ? "mount --make-slave on" : "mount --make-private on", tgt, NULL);
 }
 
+/* The parent directory of a path argument, resolved inside the root; its last component in leaf. */
+static int parent_of(const char *what, const char *path, char *leaf, size_t cap)
+{
+	const char *rel;
+	int d = sub_path(what, path, &rel);
+	int fd = in_parent(d, rel, leaf, cap);
+	if (fd < 0)
+		fail(errno, what, path, NULL);
+	return fd;
+}
+
 static void op_mknod(struct op *o)
 {
 	unsigned long long maj, min, mode, uid, gid;
 	const char *path = o->a[0];
+	char leaf[256];
 	mode_t type = !strcmp(o->a[1], "c") ? S_IFCHR : !strcmp(o->a[1], "b") ? S_IFBLK : 0;
 	if (!type || parse_num(o->a[2], 10, &maj) || parse_num(o->a[3], 10, &min) ||
 	    parse_num(o->a[4], 8, &mode) || mode > 07777 || parse_num(o->a[5], 10, &uid) ||
 	    parse_num(o->a[6], 10, &gid))
 		fail(EINVAL, "mknod", path, ": bad arguments");
 	dev_t dev = makedev((unsigned)maj, (unsigned)min);
-	if (mknod(path, type | (mode_t)mode, dev) < 0) {
+	int pd = parent_of("mknod", path, leaf, sizeof(leaf));
+	if (mknodat(pd, leaf, type | (mode_t)mode, dev) < 0) {
 		struct stat sb;
-		if (errno != EEXIST || lstat(path, &sb) < 0 || (sb.st_mode & S_IFMT) != type ||
+		if (errno != EEXIST || fstatat(pd, leaf, &sb, AT_SYMLINK_NOFOLLOW) < 0 || (sb.st_mode & S_IFMT) != type ||
 		    sb.st_rdev != dev)
 			fail(errno == EEXIST ? EEXIST : errno, "mknod", path, NULL);
 	}
-	if (chmod(path, (mode_t)mode) < 0)
+	/* leaf is that node (checked above, never a link): fchmodat cannot follow anything */
+	if (fchmodat(pd, leaf, (mode_t)mode, 0) < 0)
 		fail(errno, "chmod", path, NULL);
-	if (lchown(path, (uid_t)uid, (gid_t)gid) < 0)
+	if (fchownat(pd, leaf, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW) < 0)
 		fail(errno, "chown", path, NULL);
+	close(pd);
 }
 
 static void op_symlink(struct op *o)
 {
-	if (symlink(o->a[0], o->a[1]) == 0)
+	char leaf[256];
+	int pd = parent_of("symlink", o->a[1], leaf, sizeof(leaf));
+	if (symlinkat(o->a[0], pd, leaf) == 0) {
+		close(pd);
 		return;
+	}
 	int e = errno;
 	if (e == EEXIST) {
 		char t[4096];
-		ssize_t n = readlink(o->a[1], t, sizeof(t) - 1);
+		ssize_t n = readlinkat(pd, leaf, t, sizeof(t) - 1);
 		if (n >= 0) {
 			t[n] = 0;
-			if (!strcmp(t, o->a[0]))
+			if (!strcmp(t, o->a[0])) {
+				close(pd);
 				return;
+			}
 		}
 	}
 	fail(e, "symlink", o->a[1], NULL);
+}
+
+/* Writes n bytes from in (or buf when in < 0) into a new file dst (O_EXCL, inside the root).
+ * Returns 1 written, 0 when dst exists (anything there, a link included, is left alone). */
+static int create_file(const char *what, const char *dst, unsigned long long mode, int in, const char *buf)
+{
+	char leaf[256];
+	const char *rel;
+	int d = sub_path(what, dst, &rel);
+	int pd = parent_of(what, dst, leaf, sizeof(leaf));
+	struct stat sb;
+	if (fstatat(pd, leaf, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		close(pd);
+		return 0;
+	}
+	int out = in_open(d, rel, O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY, (mode_t)mode);
+	if (out < 0) {
+		if (errno == EEXIST) {
+			close(pd);
+			return 0;
+		}
+		fail(errno, what, dst, NULL);
+	}
+	char b[65536];
+	int bad = 0;
+	if (buf) {
+		bad = write_all(out, buf, strlen(buf)) < 0;
+	} else {
+		for (;;) {
+			ssize_t r = read(in, b, sizeof(b));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0 || (r > 0 && write_all(out, b, (size_t)r) < 0)) {
+				bad = 1;
+				break;
+			}
+			if (r == 0)
+				break;
+		}
+	}
+	if (bad || fchmod(out, (mode_t)mode) < 0 || close(out) < 0) {
+		int e = errno;
+		unlinkat(pd, leaf, 0);
+		fail(e, what, dst, NULL);
+	}
+	close(pd);
+	return 1;
 }
 
 static void op_copy(struct op *o)
 {
 	const char *src = o->a[0], *dst = o->a[1];
 	unsigned long long mode;
+	char leaf[256];
 	struct stat sb;
 	if (parse_num(o->a[2], 8, &mode) || mode > 07777)
 		fail(EINVAL, "copy-if-missing", dst, ": bad mode");
-	if (lstat(dst, &sb) == 0)
+	int pd = parent_of("copy-if-missing", dst, leaf, sizeof(leaf));
+	int there = fstatat(pd, leaf, &sb, AT_SYMLINK_NOFOLLOW) == 0;
+	close(pd);
+	if (there)
 		return;
-	int in = open(src, O_RDONLY | O_CLOEXEC);
+	const char *srel;
+	int sd = sub_path("copy-if-missing", src, &srel);
+	int in = in_open(sd, srel, O_RDONLY, 0);
 	if (in < 0)
 		fail(errno, "copy-if-missing", src, NULL);
-	int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, (mode_t)mode);
-	if (out < 0) {
-		if (errno == EEXIST)
-			return;
-		fail(errno, "copy-if-missing", dst, NULL);
-	}
-	char b[65536];
-	for (;;) {
-		ssize_t r = read(in, b, sizeof(b));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 || (r > 0 && write_all(out, b, (size_t)r) < 0)) {
-			int e = errno;
-			unlink(dst);
-			fail(e, "copy-if-missing", r < 0 ? src : dst, NULL);
-		}
-		if (r == 0)
-			break;
-	}
-	if (fchmod(out, (mode_t)mode) < 0 || close(out) < 0) {
-		int e = errno;
-		unlink(dst);
-		fail(e, "copy-if-missing", dst, NULL);
-	}
+	create_file("copy-if-missing", dst, mode, in, NULL);
 	close(in);
 }
 
-/* Create dst as src's kind: a directory for a directory, else an empty file (parents 0755). */
-static void make_target(const char *what, const char *src, const char *dst)
+/* write-if-missing PATH MODE CONTENT: the built-in premount's /etc/network/interfaces in UPPER. */
+static void op_write(struct op *o)
 {
-	struct stat sb;
-	if (stat(src, &sb) < 0)
-		fail(errno, what, src, NULL);
-	if (S_ISDIR(sb.st_mode)) {
-		mkdir_p(what, dst, 0755, 0);
-		return;
+	unsigned long long mode;
+	if (parse_num(o->a[1], 8, &mode) || mode > 07777)
+		fail(EINVAL, "write-if-missing", o->a[0], ": bad mode");
+	char dir[4096];
+	const char *rel;
+	sub_path("write-if-missing", o->a[0], &rel);
+	size_t l = strlen(o->a[0]);
+	while (l > 1 && o->a[0][l - 1] != '/')
+		l--;
+	if (l >= sizeof(dir) || l < 2)
+		fail(EINVAL, "write-if-missing", o->a[0], NULL);
+	memcpy(dir, o->a[0], l - 1);
+	dir[l - 1] = 0;
+	close(mkdir_p("write-if-missing", dir));
+	if (create_file("write-if-missing", o->a[0], mode, -1, o->a[2])) {
+		/* M removes it again when the boot does not succeed */
+		char m[32];
+		struct buf b = BUF_INIT(m);
+		b_str(&b, "created ");
+		b_num(&b, cur_op);
+		st_line(&b);
 	}
-	size_t l = strlen(dst);
-	char *d = malloc(l + 1);
-	if (!d)
-		fail(ENOMEM, what, dst, NULL);
-	memcpy(d, dst, l + 1);
-	char *slash = strrchr(d, '/');
-	if (slash && slash != d) {
-		*slash = 0;
-		mkdir_p(what, d, 0755, 0);
-	}
-	free(d);
-	int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
-	if (fd < 0)
+}
+
+/* Opens dst (inside the root) for a bind mount: created as src's kind when make is set. */
+static int bind_target(const char *what, const struct stat *src, const char *dst, int make)
+{
+	const char *rel;
+	int d = sub_path(what, dst, &rel);
+	if (make && S_ISDIR(src->st_mode))
+		close(mkdir_p(what, dst));
+	else if (make && in_touch(d, rel) < 0)
 		fail(errno, what, dst, NULL);
-	close(fd);
+	return in_open(d, rel, O_PATH, 0);
 }
 
 static void op_bind_share(struct op *o)
 {
 	const char *src = o->a[0], *dst = o->a[1];
-	make_target("bind-share", src, dst);
-	if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0) {
+	struct stat sb;
+	if (stat(src, &sb) < 0)
+		fail(errno, "bind-share", src, NULL);
+	int tfd = bind_target("bind-share", &sb, dst, 1);
+	if (tfd < 0)
+		fail(errno, "bind-share", dst, NULL);
+	if (bind_at(AT_FDCWD, src, tfd, 1, 0) < 0) {
 		int e = errno;
 		char m[STATUS_LINE_MAX];
 		struct buf b = BUF_INIT(m);
@@ -653,13 +765,19 @@ static void op_bind_share(struct op *o)
 		b_str(&b, " on");
 		fail(e, m, dst, NULL);
 	}
+	close(tfd);
 }
 
 static void op_bind_optional(struct op *o)
 {
-	struct stat a, b;
-	if (stat(o->a[0], &a) == 0 && stat(o->a[1], &b) == 0)
-		(void)mount(o->a[0], o->a[1], NULL, MS_BIND, NULL);
+	struct stat a;
+	if (stat(o->a[0], &a) < 0)
+		return;
+	int tfd = bind_target("bind-optional", &a, o->a[1], 0);
+	if (tfd < 0)
+		return;
+	(void)bind_at(AT_FDCWD, o->a[0], tfd, 0, 0);
+	close(tfd);
 }
 
 static void op_cgroup(struct op *o)
@@ -713,7 +831,9 @@ static void op_open_exec(struct op *o)
 {
 	if (exec_fd >= 0)
 		close(exec_fd);
-	exec_fd = open(o->a[0], O_RDONLY | O_CLOEXEC);
+	const char *rel;
+	int d = sub_path("open-exec", o->a[0], &rel);
+	exec_fd = in_open(d, rel, O_RDONLY, 0);
 	if (exec_fd < 0)
 		fail(errno, "open-exec", o->a[0], NULL);
 }
@@ -754,8 +874,11 @@ static void op_fork_pid1(void)
 
 static void op_pivot(struct op *o)
 {
-	const char *dir = o->a[0];
+	const char *dir = o->a[0], *rel;
 	struct stat a, b;
+	/* dir is the root itself (LIVE, a configuration path) or a host path, never below the root */
+	if (sub_path("pivot", dir, &rel) != AT_FDCWD && strcmp(rel, "."))
+		fail(EINVAL, "pivot", dir, ": below the root");
 	size_t l = strlen(dir);
 	char *up = malloc(l + 4);
 	if (!up)
@@ -778,6 +901,9 @@ static void op_pivot(struct op *o)
 		fail(errno, "pivot: detach the old root", NULL, NULL);
 	if (chdir("/") < 0)
 		fail(errno, "pivot: chdir", "/", NULL);
+	/* from here on every path is the subhost's own */
+	if (root_set(&root, "/") < 0)
+		fail(errno, "pivot: open", "/", NULL);
 }
 
 static void op_exec(struct op *o)
@@ -802,6 +928,7 @@ static void run_boot(struct prog *p)
 	for (int i = 0; i < p->n; i++) {
 		struct op *o = &p->ops[i];
 		const char *n = o->name;
+		cur_op = i;
 		if (!strcmp(n, "step")) {
 			cur_step = o->a[0];
 			char l[STATUS_LINE_MAX + 2];
@@ -829,6 +956,11 @@ static void run_boot(struct prog *p)
 			op_symlink(o);
 		} else if (!strcmp(n, "copy-if-missing")) {
 			op_copy(o);
+		} else if (!strcmp(n, "write-if-missing")) {
+			op_write(o);
+		} else if (!strcmp(n, "root")) {
+			if (root_set(&root, o->a[0]) < 0)
+				fail(errno, "root", o->a[0], NULL);
 		} else if (!strcmp(n, "bind-share")) {
 			op_bind_share(o);
 		} else if (!strcmp(n, "bind-optional")) {
@@ -1177,7 +1309,8 @@ static int run_teardown(struct prog *t)
 
 static pid_t c_pid, p_pid, hook_pg;
 static int c_done, c_status, p_done, p_status;
-static int ready_seen, fail_seen, detached, committed, aborted;
+static int ready_seen, ready_ok, fail_seen, detached, committed, aborted;
+static int created[16], n_created; /* indexes of write-if-missing ops that created their file */
 static const char *abort_why;
 static char m_step[128] = "boot";
 static int str = -1; /* M: read end of the internal status pipe */
@@ -1212,8 +1345,14 @@ static void on_status_line(const char *s, size_t n, const void *ctx)
 		if (parse_num(l + 7, 10, &v) == 0)
 			hook_pg = (pid_t)v;
 		return; /* internal */
+	} else if (!strncmp(l, "created ", 8)) {
+		unsigned long long v;
+		if (parse_num(l + 8, 10, &v) == 0 && n_created < (int)(sizeof(created) / sizeof(created[0])))
+			created[n_created++] = (int)v;
+		return; /* internal */
 	} else if (!strncmp(l, "ready ", 6)) {
 		ready_seen = 1;
+		ready_ok = !strcmp(l, "ready 0");
 		json_log(30, "ovb-launch", l, n);
 	}
 	l[n] = '\n';
@@ -1321,6 +1460,33 @@ static void blocking(int fd)
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0 && (fl & O_NONBLOCK))
 		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+}
+
+/*
+ * A boot that did not succeed removes the files its write-if-missing ops created,
+ * resolved inside the root they were written in (the subhost's init script may
+ * have run and replaced their directory with a link by now).
+ */
+static void remove_created(const struct prog *boot)
+{
+	for (int k = 0; k < n_created; k++) {
+		int i = created[k];
+		if (i < 0 || i >= boot->n || strcmp(boot->ops[i].name, "write-if-missing"))
+			continue;
+		struct root r = { .path = "", .len = 0, .fd = -1 };
+		for (int j = 0; j < i; j++)
+			if (!strcmp(boot->ops[j].name, "root") && root_set(&r, boot->ops[j].a[0]) < 0)
+				logf_(50, "teardown: root ", boot->ops[j].a[0], NULL, errno);
+		const char *path = boot->ops[i].a[0], *rel;
+		char leaf[256];
+		int d = root_rel(&r, path, &rel), pd = d == -1 ? -1 : in_parent(d, rel, leaf, sizeof(leaf));
+		if (pd < 0 || (unlinkat(pd, leaf, 0) < 0 && errno != ENOENT))
+			logf_(50, "teardown: unlink ", path, NULL, errno);
+		if (pd >= 0)
+			close(pd);
+		if (r.fd >= 0)
+			close(r.fd);
+	}
 }
 
 static int boot_main(void)
@@ -1498,6 +1664,8 @@ static int boot_main(void)
 		}
 		m_fail(0, m);
 	}
+	if (!(ready_ok && (committed || detached)))
+		remove_created(&boot);
 	int ok = run_teardown(&td);
 	status_write(ok ? "torn ok\n" : "torn fail\n", ok ? 8 : 10);
 	if (str >= 0)
@@ -1530,45 +1698,43 @@ static int teardown_main(void)
 	return run_teardown(&td) ? 0 : 1;
 }
 
-#ifndef SYS_open_tree
-#define SYS_open_tree 428
-#endif
-#ifndef SYS_move_mount
-#define SYS_move_mount 429
-#endif
-#define OVB_OPEN_TREE_CLONE 1
-#define OVB_MOVE_MOUNT_F_EMPTY_PATH 0x00000004
-#ifndef AT_RECURSIVE
-#define AT_RECURSIVE 0x8000
-#endif
+/* Pins PID (a subhost's pid 1, as the host sees it) by pidfd and start time, or fails. */
+static int pin_arg(const char *pid_s, const char *start_s)
+{
+	unsigned long long pid, start;
+	if (parse_num(pid_s, 10, &pid) != 0 || pid < 2 || parse_num(start_s, 10, &start) != 0)
+		fail(EINVAL, "bad pid or start time:", pid_s, NULL);
+	int fd = pin_process((long long)pid, (long long)start);
+	if (fd < 0) {
+		char m[96];
+		struct buf b = BUF_INIT(m);
+		b_str(&b, "PROCESS_CHANGED: pid ");
+		b_num(&b, (long long)pid);
+		b_str(&b, " is not the process that started at ");
+		b_num(&b, (long long)start);
+		b_str(&b, " (it ended, and the pid may be another's now)");
+		fail(0, m, NULL, NULL);
+	}
+	return fd;
+}
 
 /*
- * ovb-launch share PID SRC DST / ovb-launch unshare PID DST: (un)bind a host
+ * ovb-launch share PID START SRC DST / unshare PID START DST: (un)bind a host
  * path into the mount namespace of a running subhost. After pivot_root the
  * host's paths are not visible in there, so the host path is cloned into a
- * detached mount first (open_tree), then attached inside (move_mount).
- * Errors are `fail` lines on stderr.
+ * detached mount first (open_tree), then attached inside (move_mount) onto DST
+ * resolved inside the subhost's root. Errors are `fail` lines on stderr.
  */
 static int share_main(int argc, char **argv)
 {
 	int sharing = !strcmp(argv[1], "share");
-	const char *src = sharing ? argv[3] : NULL, *dst = argv[sharing ? 4 : 3];
-	unsigned long long pid;
+	const char *src = sharing ? argv[4] : NULL, *dst = argv[sharing ? 5 : 4];
 	dup2(2, 3);
 	cur_step = argv[1];
-	if (parse_num(argv[2], 10, &pid) != 0 || pid < 2)
-		fail(EINVAL, "bad pid", argv[2], NULL);
+	(void)argc;
 	if (dst[0] != '/')
 		fail(EINVAL, "the subhost path must be absolute:", dst, NULL);
-	(void)argc;
-	char p[64];
-	struct buf b = BUF_INIT(p);
-	b_str(&b, "/proc/");
-	b_num(&b, (long long)pid);
-	b_str(&b, "/ns/mnt");
-	int ns = open(p, O_RDONLY | O_CLOEXEC);
-	if (ns < 0)
-		fail(errno, "open", p, NULL);
+	int pfd = pin_arg(argv[2], argv[3]);
 	int tree = -1;
 	struct stat sb;
 	if (sharing) {
@@ -1578,36 +1744,83 @@ static int share_main(int argc, char **argv)
 		if (tree < 0)
 			fail(errno, "open_tree", src, NULL);
 	}
-	if (setns(ns, CLONE_NEWNS) < 0)
-		fail(errno, "setns", p, NULL);
-	if (chdir("/") < 0)
+	if (setns(pfd, CLONE_NEWNS) < 0)
+		fail(errno, "setns", argv[2], NULL);
+	close(pfd);
+	if (chdir("/") < 0 || root_set(&root, "/") < 0)
 		fail(errno, "chdir", "/", NULL);
 	if (!sharing) {
-		if (umount2(dst, MNT_DETACH) < 0)
+		/* the last component alone, on its parent resolved inside, never followed */
+		char leaf[256];
+		int pd = parent_of("unshare", dst, leaf, sizeof(leaf));
+		if (fchdir(pd) < 0 || umount2(leaf, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
 			fail(errno, "umount", dst, NULL);
 		return 0;
 	}
-	/* make_target stats src again: inside, src is not visible; build from sb */
-	if (S_ISDIR(sb.st_mode)) {
-		mkdir_p("share", dst, 0755, 0);
-	} else {
-		int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
-		if (fd < 0) {
-			char *d = strdup(dst), *slash = d ? strrchr(d, '/') : NULL;
-			if (slash && slash != d) {
-				*slash = 0;
-				mkdir_p("share", d, 0755, 0);
-			}
-			free(d);
-			fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
-		}
-		if (fd < 0)
-			fail(errno, "share: create", dst, NULL);
-		close(fd);
-	}
-	if (syscall(SYS_move_mount, tree, "", AT_FDCWD, dst, OVB_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+	int tfd = bind_target("share", &sb, dst, 1);
+	if (tfd < 0)
+		fail(errno, "share", dst, NULL);
+	if (syscall(SYS_move_mount, tree, "", tfd, "", OVB_MOVE_MOUNT_F_EMPTY_PATH | OVB_MOVE_MOUNT_T_EMPTY_PATH) < 0)
 		fail(errno, "move_mount onto", dst, NULL);
 	return 0;
+}
+
+/*
+ * ovb-launch enter PID START [--] CMD...: overlay-go. Joins every namespace of
+ * the pinned pid 1 through its pidfd (one setns), its root and working
+ * directory "/", forks so that CMD is in the subhost's pid namespace, and exits
+ * with CMD's status (or dies of its signal).
+ */
+static int enter_main(int argc, char **argv)
+{
+	/* fd 3: our `fail` line for the library (stderr when it gave none); never the command's */
+	if (fcntl(3, F_GETFD) < 0)
+		dup2(2, 3);
+	fcntl(3, F_SETFD, FD_CLOEXEC);
+	cur_step = "enter";
+	int i = 4;
+	if (i < argc && !strcmp(argv[i], "--"))
+		i++;
+	int pfd = pin_arg(argv[2], argv[3]);
+	int ns = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWCGROUP | CLONE_NEWTIME;
+	if (setns(pfd, ns) < 0 && (errno != EINVAL || setns(pfd, ns & ~CLONE_NEWTIME) < 0))
+		fail(errno, "setns", argv[2], NULL);
+	close(pfd);
+	if (chdir("/") < 0)
+		fail(errno, "chdir", "/", NULL);
+	/* the terminal's ^C and ^\ are for CMD; we only wait for it */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	pid_t pid = fork();
+	if (pid < 0)
+		fail(errno, "enter: fork", NULL, NULL);
+	if (pid == 0) {
+		signal(SIGINT, SIG_DFL);
+		signal(SIGQUIT, SIG_DFL);
+		static char *shell[] = { "/bin/bash", NULL };
+		if (i >= argc) /* the subhost's own shell */
+			argv = shell, i = 0, shell[0] = access(shell[0], X_OK) == 0 ? "/bin/bash" : "/bin/sh";
+		execvp(argv[i], argv + i);
+		int e = errno;
+		char m[512];
+		struct buf b = BUF_INIT(m);
+		b_str(&b, "overlay-go: ");
+		b_line(&b, argv[i]);
+		b_str(&b, ": ");
+		b_str(&b, strerror(e));
+		b_chr(&b, '\n');
+		write_all(2, b.p, b.len);
+		_exit(e == ENOENT ? 127 : 126);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return 1;
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	signal(WTERMSIG(st), SIG_DFL);
+	kill(getpid(), WTERMSIG(st));
+	return 128 + WTERMSIG(st);
 }
 
 int fast_stop_main(int argc, char **argv);
@@ -1616,15 +1829,17 @@ int main(int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "stop"))
 		return fast_stop_main(argc, argv);
-	if (argc == 5 && !strcmp(argv[1], "share"))
+	if (argc == 6 && !strcmp(argv[1], "share"))
 		return share_main(argc, argv);
-	if (argc == 4 && !strcmp(argv[1], "unshare"))
+	if (argc == 5 && !strcmp(argv[1], "unshare"))
 		return share_main(argc, argv);
+	if (argc >= 4 && !strcmp(argv[1], "enter"))
+		return enter_main(argc, argv);
 	if (argc == 2 && !strcmp(argv[1], "boot"))
 		return boot_main();
 	if (argc == 2 && !strcmp(argv[1], "teardown"))
 		return teardown_main();
-	static const char u[] = "usage: ovb-launch boot|teardown|share PID SRC DST|unshare PID DST|stop [-q] [--timeout S] CONF  (see src/native/PROTOCOL.md)\n";
+	static const char u[] = "usage: ovb-launch boot|teardown|share PID START SRC DST|unshare PID START DST|enter PID START -- CMD...|stop [-q] [--timeout S] CONF  (see src/native/PROTOCOL.md)\n";
 	write_all(2, u, sizeof(u) - 1);
 	return 2;
 }

@@ -116,29 +116,32 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
       });
     } else {
       const file = path.join(upper, 'etc/network/interfaces');
+      // Written by ovb-launch inside UPPER's root (a link the subhost left there stays inside it);
+      // the monitor removes the file again, inside that root, when the boot does not succeed.
       step({
-        id: 'premount', title: `built-in premount: write ${file} unless it exists`, place: 'host',
-        host: [{ kind: 'write-if-missing', path: file, content: defaultInterfaces(config) }],
-        undoTitle: 'removed only if the boot fails',
+        id: 'premount', title: `built-in premount: write ${file} unless it exists`, place: 'mount-namespace',
+        native: [op('root', upper), op('write-if-missing', file, '0644', defaultInterfaces(config))],
+        undoTitle: `remove ${file} if this boot wrote it, only when the boot fails`,
       });
     }
   }
 
+  // From here on every path below LIVE is resolved inside it (`root`): the subhost may have left links there.
   if (config.rootVariant === 'overlay') {
     const data = `lowerdir=${config.lower},upperdir=${upper},workdir=${config.work}`;
     step({
       id: 'mount-root', title: `mount overlay on ${live} (${data})`, place: 'mount-namespace', ...origin('LIVE'),
-      native: [op('mount', 'overlay', live, 'overlay', '', data)],
+      native: [op('mount', 'overlay', live, 'overlay', '', data), op('root', live)],
     });
   } else if (config.rootVariant === 'bind') {
     step({
       id: 'mount-root', title: `bind-mount UPPER ${upper} on ${live}`, place: 'mount-namespace', ...origin('UPPER'),
-      native: [op('mount', upper, live, '', 'bind,rec', '')],
+      native: [op('mount', upper, live, '', 'bind,rec', ''), op('root', live)],
     });
   } else {
     step({
       id: 'mount-root', title: `use ${live} as it is (LIVE equals LOWER: a premounted root)`,
-      place: 'mount-namespace', ...origin('LIVE'),
+      place: 'mount-namespace', ...origin('LIVE'), native: [op('root', live)],
     });
   }
 

@@ -27,6 +27,8 @@ function describeOp(o: NativeOp): string {
       if (a[0] === 'OVB_STOP_TIMEOUT') return `grace period before KILL: ${a[1]} s`;
       return `${a[0]}=${a[1]}`;
     case 'run': return `${a.slice(2).join(' ')}`;
+    case 'root': return `resolve the paths below ${a[0]} inside it (links stay inside)`;
+    case 'write-if-missing': return `write ${a[0]} (mode ${a[1]}) unless it exists`;
     default: return [o.op, ...a].join(' ');
   }
 }
