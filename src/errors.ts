@@ -50,6 +50,9 @@ export const ERROR_CODES = {
   // issue 11: paths inside the root, pinned processes
   PROCESS_CHANGED: "the subhost's pid 1 is not the process its state record names (it ended; the pid may be another's)",
   LOG_UNSAFE: 'LOG is not a regular file owned by root (a link, a directory, a device or another owner)',
+  // issue 11: error contract
+  STATE_UNWRITABLE: 'the runtime state directory cannot be written (full, read-only, no permission)',
+  LOG_UNWRITABLE: 'LOG cannot be opened for writing',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -89,9 +89,14 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
     throw e;
   }
 
-  mkdirSync(path.dirname(config.log), { recursive: true });
-  const logFd = openSync(config.log, 'a', 0o640);
-  const log = openSubhostLog(config.log, config.name);
+  let logFd: number;
+  let log: ReturnType<typeof openSubhostLog>;
+  try {
+    ({ logFd, log } = openLog(config));
+  } catch (e) {
+    await unmountBangMounts(native.launcher, bangMounts);
+    throw e;
+  }
   const file = statePath(config.name, stateDir);
   const record: StateRecord = {
     version: 1, name: config.name, config: config.file, configDigest: configDigest(config), log: config.log, boot: processId(process.pid),
@@ -134,6 +139,21 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
   } finally {
     closeSync(logFd);
     log.flush?.();
+  }
+}
+
+/** LOG opened for appending (with its directory), for the monitor and for our own lines. */
+function openLog(config: SubhostConfig): { logFd: number; log: ReturnType<typeof openSubhostLog> } {
+  let fd: number | undefined;
+  try {
+    mkdirSync(path.dirname(config.log), { recursive: true });
+    fd = openSync(config.log, 'a', 0o640);
+    return { logFd: fd, log: openSubhostLog(config.log, config.name) };
+  } catch (cause) {
+    if (fd !== undefined) closeSync(fd);
+    throw new OverlayBootError('LOG_UNWRITABLE', `cannot open LOG ${config.log} for appending: ${(cause as Error).message}`, {
+      file: config.file, line: config.origins.LOG?.line, variable: 'LOG', found: config.log, cause,
+    });
   }
 }
 

@@ -142,7 +142,18 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
   }
   const teardown = teardownProgram(plan.steps, plan.name);
   const handle = launchSubhost(options.launcher, native, teardown, options.logFd, env);
-  options.onProgress({ monitor: handle.monitor, teardown });
+  // A record that cannot be written (a full state directory) ends the boot like a failed step.
+  let progressError: unknown;
+  const progress = (p: Parameters<ExecuteOptions['onProgress']>[0]) => {
+    try {
+      options.onProgress(p);
+      return true;
+    } catch (e) {
+      progressError = e;
+      return false;
+    }
+  };
+  const launched = progress({ monitor: handle.monitor, teardown });
   const byId = new Map(plan.steps.map((s) => [s.id, s]));
   let current: { id: string; usec: number } | undefined;
   let pid1: number | undefined;
@@ -159,14 +170,14 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
     stepTimes[current.id] = ms;
     emit({ type: 'step-done', step: current.id, title: s?.title ?? current.id, durationMs: ms });
   };
-  for await (const st of handle.statuses) {
+  for await (const st of launched ? handle.statuses : []) {
     if (st.kind === 'step') {
       finishStep(st.usec);
       current = { id: st.step, usec: st.usec };
       emit({ type: 'step-start', step: st.step, title: byId.get(st.step)?.title ?? st.step });
     } else if (st.kind === 'pid1') {
       pid1 = st.pid;
-      options.onProgress({ monitor: handle.monitor, pid1, teardown });
+      if (!progress({ monitor: handle.monitor, pid1, teardown })) break;
     } else if (st.kind === 'fail') {
       failure = st;
       break;
@@ -181,21 +192,25 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
   }
   clearTimeout(timer);
 
-  if (ready && pid1 !== undefined) {
+  if (ready && pid1 !== undefined && progressError === undefined) {
     if (current) {
       const ms = performance.now() - launchT0;
       emit({ type: 'step-done', step: current.id, title: byId.get(current.id)?.title ?? current.id, durationMs: ms });
     }
-    options.onProgress({ monitor: handle.monitor, pid1, running: true, teardown });
-    ctx.running = { monitor: handle.monitor, pid1: processId(pid1) ?? { pid: pid1, start: 0 } };
+    const runningPid1 = pid1;
     // Not yet committed: a failure here ends the subhost (after `ready`, closing the control
     // pipe alone changes nothing: PROTOCOL.md), and its monitor undoes every step.
     const abandon = async () => {
-      try { process.kill(pid1, 'SIGKILL'); } catch { /* gone */ }
+      try { process.kill(runningPid1, 'SIGKILL'); } catch { /* gone */ }
       handle.abandon();
       await Promise.race([handle.exited, sleep(30000)]);
       removeCreatedFiles();
     };
+    if (!progress({ monitor: handle.monitor, pid1, running: true, teardown })) {
+      await abandon();
+      throw stepError(plan, byId.get('state') ?? plan.steps[0]!, progressError);
+    }
+    ctx.running = { monitor: handle.monitor, pid1: processId(pid1) ?? { pid: pid1, start: 0 } };
     for (const step of plan.steps.filter((s) => s.when === 'running')) await runHostStep(step, abandon);
     if (options.stayAttached) {
       handle.detach(true);
@@ -209,6 +224,7 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
   handle.abandon();
   await Promise.race([handle.exited, sleep(30000)]);
   removeCreatedFiles();
+  if (progressError !== undefined) throw stepError(plan, byId.get('state') ?? plan.steps[0]!, progressError);
   const stepId = failure?.step ?? current?.id ?? 'init';
   const step = byId.get(stepId);
   if (step) emit({ type: 'step-failed', step: step.id, title: step.title, durationMs: 0, error: failure?.message ?? 'subhost ended' });

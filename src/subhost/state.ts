@@ -51,43 +51,67 @@ export function statePath(name: string, dir = DEFAULT_STATE_DIR): string {
  * exactly one of several simultaneous boots of a NAME go on.
  */
 export function createStateRecord(file: string, record: StateRecord): void {
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
   // Written whole under a private name, then linked into place: link(2) fails
   // if the name exists, and a crash can never leave an empty record behind.
   const tmp = `${file}.${process.pid}.new`;
-  writeFileSync(tmp, JSON.stringify(record, null, 1) + '\n', { mode: 0o644 });
   try {
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+    writeFileSync(tmp, JSON.stringify(record, null, 1) + '\n', { mode: 0o644 });
     linkSync(tmp, file);
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new OverlayBootError('ALREADY_RUNNING', `${record.name} is already running (state record ${file})`,
         { name: record.name, cause });
     }
-    throw cause;
+    throw unwritable(file, record.name, cause);
   } finally {
-    unlinkSync(tmp);
+    removeQuietly(tmp);
   }
 }
 
 /** Replace the record atomically, so readers never see half of it. */
 export function writeStateRecord(file: string, record: StateRecord): void {
+  replaceFile(file, JSON.stringify(record, null, 1) + '\n', record.name);
+}
+
+/** Write `content` to `file` through a private temporary file and rename(2): all or nothing. */
+function replaceFile(file: string, content: string, name: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w', 0o644);
   try {
-    writeSync(fd, JSON.stringify(record, null, 1) + '\n');
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, 'w', 0o644);
+    try {
+      writeSync(fd, content);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (cause) {
+    removeQuietly(tmp);
+    throw unwritable(file, name, cause);
   }
-  renameSync(tmp, file);
+}
+
+function unwritable(file: string, name: string, cause: unknown): OverlayBootError {
+  const why = (cause as NodeJS.ErrnoException).code ?? String(cause);
+  return new OverlayBootError('STATE_UNWRITABLE', `cannot write the state of ${name} in ${path.dirname(file)}: ${(cause as Error).message}`,
+    { name, found: why, cause });
+}
+
+function removeQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // Never made, or already gone.
+  }
 }
 
 export function readStateRecord(file: string): StateRecord | undefined {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new OverlayBootError('STATE_CORRUPT', `state record ${file} cannot be read: ${(cause as Error).message}`, { file, cause });
   }
   try {
     const record = JSON.parse(text) as StateRecord;
@@ -102,8 +126,8 @@ export function removeStateRecord(file: string): void {
   for (const f of [file, fastStopPath(file)]) {
     try {
       unlinkSync(f);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw unwritable(file, path.basename(file, '.json'), cause);
     }
   }
 }
@@ -121,9 +145,7 @@ export function fastStopPath(recordFile: string): string {
  */
 export function writeFastStopEntry(file: string, e: { config: string; name: string; pid1: ProcessId; monitor: ProcessId; stopTimeout: number }): void {
   if (/[\t\n]/.test(e.config)) return;
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, [e.config, e.name, e.pid1.pid, e.pid1.start, e.monitor.pid, e.monitor.start, e.stopTimeout].join('\t') + '\n', { mode: 0o644 });
-  renameSync(tmp, file);
+  replaceFile(file, [e.config, e.name, e.pid1.pid, e.pid1.start, e.monitor.pid, e.monitor.start, e.stopTimeout].join('\t') + '\n', e.name);
 }
 
 /** Every record in the state directory, corrupt ones skipped. */
