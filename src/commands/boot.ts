@@ -1,8 +1,8 @@
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { checkHookSafety, configDigest, readConfig, type ReadConfigOptions } from '../config/index.js';
 import type { SubhostConfig } from '../config/types.js';
-import { OverlayBootError } from '../errors.js';
+import { OverlayBootError, isOverlayBootError } from '../errors.js';
 import { firstLine } from '../host/actions.js';
 import { findCgroup2Root } from '../host/cgroup.js';
 import { runTeardown } from '../subhost/launch.js';
@@ -10,7 +10,7 @@ import { buildBootPlan } from '../plan/build.js';
 import type { BootEventListener } from '../plan/events.js';
 import { executePlan } from '../plan/execute.js';
 import type { BootPlan } from '../plan/types.js';
-import { openSubhostLog } from '../subhost/log.js';
+import { openLogFile, openSubhostLog } from '../subhost/log.js';
 import { findNative } from '../subhost/native.js';
 import { processId } from '../subhost/process.js';
 import { createStateRecord, DEFAULT_STATE_DIR, readStateRecord, statePath, writeStateRecord, type StateRecord } from '../subhost/state.js';
@@ -147,10 +147,15 @@ function openLog(config: SubhostConfig): { logFd: number; log: ReturnType<typeof
   let fd: number | undefined;
   try {
     mkdirSync(path.dirname(config.log), { recursive: true });
-    fd = openSync(config.log, 'a', 0o640);
-    return { logFd: fd, log: openSubhostLog(config.log, config.name) };
+    fd = openLogFile(config.log);
+    return { logFd: fd, log: openSubhostLog(config.log, config.name, openLogFile(config.log)) };
   } catch (cause) {
     if (fd !== undefined) closeSync(fd);
+    if (isOverlayBootError(cause) && cause.code === 'LOG_UNSAFE') {
+      throw new OverlayBootError('LOG_UNSAFE', cause.message, {
+        file: config.file, line: config.origins.LOG?.line, variable: 'LOG', found: config.log, expected: cause.expected, cause,
+      });
+    }
     throw new OverlayBootError('LOG_UNWRITABLE', `cannot open LOG ${config.log} for appending: ${(cause as Error).message}`, {
       file: config.file, line: config.origins.LOG?.line, variable: 'LOG', found: config.log, cause,
     });

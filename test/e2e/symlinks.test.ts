@@ -3,7 +3,7 @@
 // root, so a link planted there never reaches the host: the boot either works inside
 // the root or fails with a coded error naming the path.
 import t, { type Test } from 'tap';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { boot } from '../../src/commands/boot.js';
@@ -105,6 +105,27 @@ if (!isRoot || !hasBusybox) {
         t.same(snapshotHost({ names: [name] }), host, 'the host snapshot is unchanged');
       });
     }
+  }
+
+  // LOG is a host path of the configuration: opened O_NOFOLLOW, only a root-owned regular file.
+  const logCases: Array<[string, (log: string, v: ReturnType<typeof makeVictims>) => void]> = [
+    ['a link to a host file', (log, v) => symlinkSync(v.vfile, log)],
+    ['a link to a host directory', (log, v) => symlinkSync(v.vdir, log)],
+    ['a file owned by another user', (log) => { writeFileSync(log, ''); chownSync(log, 1234, 1234); }],
+    ['a FIFO', (log) => { execFileSync('mkfifo', [log]); }],
+    ['a directory', (log) => { mkdirSync(log); }],
+  ];
+  for (const [what, make] of logCases) {
+    const name = uniqueName('y');
+    subhostTest(t, `LOG that is ${what} is refused before anything is done`, [name], async (t) => {
+      const v = makeVictims(t);
+      const sh = makeSubhost(t, name, ['START=none'], { lower });
+      const log = path.join(sh.dir, 'log');
+      make(log, v);
+      const before = v.state();
+      await t.rejects(boot(sh.conf), { code: 'LOG_UNSAFE', variable: 'LOG', message: new RegExp(log) }, 'LOG_UNSAFE naming LOG');
+      t.equal(v.state(), before, 'the host file and directory are unchanged');
+    });
   }
 
   // A twin of the victim inside the root: the step works there, never on the host's.
