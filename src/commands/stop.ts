@@ -6,7 +6,7 @@ import { linkExists, mountPoints, netnsExists } from '../host/links.js';
 import { hostUndo } from '../plan/execute.js';
 import type { NativeOp } from '../plan/types.js';
 import { runTeardown } from '../subhost/launch.js';
-import { findNative } from '../subhost/native.js';
+import { findNative, signalPinned } from '../subhost/native.js';
 import { isAlive } from '../subhost/process.js';
 import { DEFAULT_STATE_DIR, liveness, readStateRecord, removeOrphanTemps, removeStateRecord, statePath, type StateRecord } from '../subhost/state.js';
 import { planBoot } from './boot.js';
@@ -105,23 +105,20 @@ export async function stopByName(name: string, options: StopOptions = {}): Promi
   const failedServices: string[] = [];
   const pid1 = record.pid1!;
   let killed = false;
-  if (isAlive(pid1)) {
-    try { process.kill(pid1.pid, 'SIGTERM'); } catch { /* gone */ }
-  }
+  // Signals go through pidfds (ovb-launch kill): never to a process that merely took the pid over.
+  if (isAlive(pid1)) await signalPinned(native.launcher, pid1, 'SIGTERM');
   // The reaper's own grace limit, plus a margin for it to KILL and for the monitor's teardown.
   const timeoutMs = (options.timeoutSeconds ?? 10) * 1000 + STOP_MARGIN_MS;
   if (!(await waitGone(record, timeoutMs))) {
     killed = true;
-    if (isAlive(pid1)) {
-      try { process.kill(pid1.pid, 'SIGKILL'); } catch { /* gone */ }
-    }
+    if (isAlive(pid1)) await signalPinned(native.launcher, pid1, 'SIGKILL');
     if (!(await waitGone(record, 5000))) {
       if (isAlive(pid1)) {
         throw new OverlayBootError('STOP_FAILED', `${name}: pid 1 (${pid1.pid}) survived SIGKILL`, { name });
       }
       // Pid 1 is gone but the monitor hangs: end it and do its teardown here.
       if (record.monitor && isAlive(record.monitor)) {
-        try { process.kill(record.monitor.pid, 'SIGKILL'); } catch { /* gone */ }
+        await signalPinned(native.launcher, record.monitor, 'SIGKILL');
         await waitGone(record, 2000);
       }
     }

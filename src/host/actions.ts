@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, realpathSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runCommand } from './run.js';
 import { OverlayBootError } from '../errors.js';
@@ -16,12 +16,10 @@ export interface HostActionContext {
   running?: { monitor: ProcessId; pid1: ProcessId };
 }
 
-/** What a host action left that only a failed boot removes again. */
+/** What a host action found out that the rest of the boot needs. */
 export interface HostActionResult {
   /** The upper directory printed by the UPPER program. */
   upper?: string;
-  /** A file this action created (removed again if the boot fails). */
-  createdFile?: string;
 }
 
 const IFUP = ['/sbin/ifup', '/usr/sbin/ifup'];
@@ -53,22 +51,6 @@ export async function runHostAction(action: HostAction, ctx: HostActionContext):
     case 'cgroup':
       createCgroup(action.path);
       return {};
-    case 'write-if-missing': {
-      mkdirSync(path.dirname(action.path), { recursive: true, mode: 0o755 });
-      let fd: number;
-      try {
-        fd = openSync(action.path, 'wx', 0o644);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return {};
-        throw e;
-      }
-      try {
-        writeSync(fd, action.content);
-      } finally {
-        closeSync(fd);
-      }
-      return { createdFile: action.path };
-    }
     case 'upper-setup':
       return { upper: await runUpperSetup(action.program, ctx) };
     case 'pidfile':

@@ -1766,6 +1766,24 @@ static int share_main(int argc, char **argv)
 }
 
 /*
+ * ovb-launch kill PID START SIGNAL: overlay-stop's signal to pid 1 or the monitor,
+ * sent through a pidfd opened before the start time was checked, so a pid reused
+ * since the state record was written is never signalled (exit 1, PROCESS_CHANGED).
+ */
+static int kill_main(char **argv)
+{
+	unsigned long long sig;
+	dup2(2, 3);
+	cur_step = "kill";
+	if (parse_num(argv[4], 10, &sig) != 0 || sig < 1 || sig > 64)
+		fail(EINVAL, "kill: bad signal", argv[4], NULL);
+	int pfd = pin_arg(argv[2], argv[3]);
+	if (ovb_pidfd_kill(pfd, (int)sig) < 0)
+		fail(errno, "kill", argv[2], NULL);
+	return 0;
+}
+
+/*
  * ovb-launch enter PID START [--] CMD...: overlay-go. Joins every namespace of
  * the pinned pid 1 through its pidfd (one setns), its root and working
  * directory "/", forks so that CMD is in the subhost's pid namespace, and exits
@@ -1833,13 +1851,15 @@ int main(int argc, char **argv)
 		return share_main(argc, argv);
 	if (argc == 5 && !strcmp(argv[1], "unshare"))
 		return share_main(argc, argv);
+	if (argc == 5 && !strcmp(argv[1], "kill"))
+		return kill_main(argv);
 	if (argc >= 4 && !strcmp(argv[1], "enter"))
 		return enter_main(argc, argv);
 	if (argc == 2 && !strcmp(argv[1], "boot"))
 		return boot_main();
 	if (argc == 2 && !strcmp(argv[1], "teardown"))
 		return teardown_main();
-	static const char u[] = "usage: ovb-launch boot|teardown|share PID START SRC DST|unshare PID START DST|enter PID START -- CMD...|stop [-q] [--timeout S] CONF  (see src/native/PROTOCOL.md)\n";
+	static const char u[] = "usage: ovb-launch boot|teardown|share PID START SRC DST|unshare PID START DST|enter PID START -- CMD...|kill PID START SIG|stop [-q] [--timeout S] CONF  (see src/native/PROTOCOL.md)\n";
 	write_all(2, u, sizeof(u) - 1);
 	return 2;
 }

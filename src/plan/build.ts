@@ -262,7 +262,6 @@ export function resolveUpper(plan: BootPlan, upper: string): BootPlan {
       ...s,
       title: fix(s.title),
       undoTitle: fix(s.undoTitle),
-      host: s.host.map((h) => (h.kind === 'write-if-missing' ? { ...h, path: fix(h.path) } : h)),
       native: fixOps(s.native),
       undo: fixOps(s.undo),
     })),

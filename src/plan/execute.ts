@@ -1,4 +1,3 @@
-import { unlinkSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { OverlayBootError, isOverlayBootError } from '../errors.js';
 import { runHostAction, type HostActionContext } from '../host/actions.js';
@@ -75,18 +74,10 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
     createState: (file) => options.createState(file, teardownProgram(plan.steps, plan.name)),
   };
   const done: PlanStep[] = [];
-  const createdFiles: string[] = [];
   const stepTimes: Record<string, number> = {};
 
-  // Files a host action wrote only for this boot (write-if-missing) go when the boot fails.
-  const removeCreatedFiles = () => {
-    for (const f of createdFiles.splice(0).reverse()) {
-      try { unlinkSync(f); } catch { /* already gone */ }
-    }
-  };
   const rollback = async () => {
     emit({ type: 'rollback', steps: done.map((s) => s.id).reverse() });
-    removeCreatedFiles();
     if (done.length) await runTeardown(options.launcher, teardownProgram(done, plan.name), options.logFd, env);
   };
 
@@ -102,7 +93,6 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
     try {
       for (const action of step.host) {
         const r = await runHostAction(action, ctx);
-        if (r.createdFile) createdFiles.push(r.createdFile);
         if (r.upper) {
           plan = resolveUpper(plan, r.upper);
           Object.assign(env, plan.env);
@@ -204,7 +194,6 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
       try { process.kill(runningPid1, 'SIGKILL'); } catch { /* gone */ }
       handle.abandon();
       await Promise.race([handle.exited, sleep(30000)]);
-      removeCreatedFiles();
     };
     if (!progress({ monitor: handle.monitor, pid1, running: true, teardown })) {
       await abandon();
@@ -223,7 +212,6 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
   // Failed: the monitor tears down; wait for it so the host is clean when we return.
   handle.abandon();
   await Promise.race([handle.exited, sleep(30000)]);
-  removeCreatedFiles();
   if (progressError !== undefined) throw stepError(plan, byId.get('state') ?? plan.steps[0]!, progressError);
   const stepId = failure?.step ?? current?.id ?? 'init';
   const step = byId.get(stepId);

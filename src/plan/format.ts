@@ -8,7 +8,6 @@ function describeHost(a: HostAction): string {
     case 'ip': return a.commands.map((c) => `ip ${a.netns ? `-n ${a.netns} ` : ''}${c}`).join('; ');
     case 'ifup': return `ifup ${a.iface} || ip link set ${a.iface} up`;
     case 'cgroup': return `mkdir ${a.path}`;
-    case 'write-if-missing': return `write ${a.path} unless it exists`;
     case 'pidfile': return `write the monitor's pid to ${a.path}`;
     case 'fast-stop': return `write ${a.path}: real path of ${a.config}, ${a.name}, pid 1 and monitor (pid, start time), STOP_TIMEOUT ${a.stopTimeout}`;
   }

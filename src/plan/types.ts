@@ -18,8 +18,6 @@ export type HostAction =
   | { kind: 'ifup'; iface: string }
   /** mkdir of a cgroup directory. */
   | { kind: 'cgroup'; path: string }
-  /** Write a file only if it does not exist (undone only when the boot fails). */
-  | { kind: 'write-if-missing'; path: string; content: string }
   /** Write the monitor's pid to a file (systemd's PIDFile=); runs once the subhost is up. */
   | { kind: 'pidfile'; path: string }
   /**

@@ -2,7 +2,9 @@ import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OverlayBootError } from '../errors.js';
+import { runCommand } from '../host/run.js';
 import { parseStatusLine } from './launch.js';
+import type { ProcessId } from './process.js';
 
 export interface NativePaths {
   launcher: string;
@@ -40,4 +42,14 @@ export function pinnedHelperError(output: string, what: string, name: string): O
   const changed = st.message.startsWith('PROCESS_CHANGED: ');
   return new OverlayBootError(changed ? 'PROCESS_CHANGED' : 'STEP_FAILED',
     `${what} ${name}: ${changed ? st.message.slice('PROCESS_CHANGED: '.length) : st.message}`, { name, step: what });
+}
+
+/**
+ * Signal a process named by pid and start time through `ovb-launch kill`, which pins
+ * it with a pidfd before checking the start time (Node.js cannot hold a pidfd): a pid
+ * reused since the record was written is never signalled. false when that process is gone.
+ */
+export async function signalPinned(launcher: string, id: ProcessId, signal: 'SIGTERM' | 'SIGKILL'): Promise<boolean> {
+  const r = await runCommand(launcher, ['kill', String(id.pid), String(id.start), signal === 'SIGTERM' ? '15' : '9'], { timeoutMs: 10000 });
+  return r.code === 0;
 }
