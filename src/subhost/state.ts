@@ -54,12 +54,15 @@ export function createStateRecord(file: string, record: StateRecord): void {
   // Written whole under a private name, then linked into place: link(2) fails
   // if the name exists, and a crash can never leave an empty record behind.
   const tmp = `${file}.${process.pid}.new`;
+  let linking = false;
   try {
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
     writeFileSync(tmp, JSON.stringify(record, null, 1) + '\n', { mode: 0o644 });
+    linking = true;
     linkSync(tmp, file);
   } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === 'EEXIST') {
+    // Only link(2)'s EEXIST is the lock taken; mkdir's means a file stands where the directory belongs.
+    if (linking && (cause as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new OverlayBootError('ALREADY_RUNNING', `${record.name} is already running (state record ${file})`,
         { name: record.name, cause });
     }
