@@ -60,7 +60,7 @@ static int find(const char *dir, const char *conf, struct entry *e, char *buf, s
 			continue;
 		ssize_t n = read(fd, buf, cap - 1);
 		close(fd);
-		if (n <= 0)
+		if (n <= 0 || (size_t)n == cap - 1) /* empty, or longer than any line we write: not ours */
 			continue;
 		buf[n] = 0;
 		if (split(buf, e) == 0 && !strcmp(e->f[0], conf))
@@ -143,7 +143,7 @@ int fast_stop_main(int argc, char **argv)
 	b_chr(&b, '/');
 	b_str(&b, e.f[1]);
 	b_str(&b, ".json");
-	if (access(rec, F_OK) == 0)
+	if (b.over || access(rec, F_OK) == 0)
 		return FALLBACK;
 	if (!quiet) {
 		char m[128];

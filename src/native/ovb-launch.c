@@ -343,7 +343,7 @@ static void st_line(struct buf *b)
 static void __attribute__((noreturn)) fail(int err, const char *what, const char *path, const char *more)
 {
 	char l[STATUS_LINE_MAX + 2];
-	struct buf b = { l, 0, STATUS_LINE_MAX };
+	struct buf b = { l, 0, STATUS_LINE_MAX, 0 };
 	b_str(&b, "fail ");
 	b_line(&b, cur_step);
 	b_chr(&b, ' ');
@@ -932,7 +932,7 @@ static void run_boot(struct prog *p)
 		if (!strcmp(n, "step")) {
 			cur_step = o->a[0];
 			char l[STATUS_LINE_MAX + 2];
-			struct buf b = { l, 0, STATUS_LINE_MAX };
+			struct buf b = { l, 0, STATUS_LINE_MAX, 0 };
 			b_str(&b, "step ");
 			b_line(&b, cur_step);
 			b_chr(&b, ' ');
@@ -1213,9 +1213,13 @@ static int del_link(const char *ifname)
 		} else {
 			ssize_t n = recv(fd, buf, sizeof(buf), 0);
 			struct nlmsghdr *h = (struct nlmsghdr *)buf;
+			/* only a whole NLMSG_ERROR (the ack, error 0 included) answers the request */
 			if (n < 0)
 				err = errno;
-			else if ((size_t)n >= sizeof(*h) && h->nlmsg_type == NLMSG_ERROR)
+			else if ((size_t)n < NLMSG_LENGTH(sizeof(struct nlmsgerr)) || h->nlmsg_type != NLMSG_ERROR ||
+				 h->nlmsg_len > (size_t)n || h->nlmsg_seq != req.nh.nlmsg_seq)
+				err = EPROTO;
+			else
 				err = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
 		}
 	}
@@ -1274,6 +1278,11 @@ static int run_teardown(struct prog *t)
 			struct buf b = BUF_INIT(p);
 			b_str(&b, "/run/netns/");
 			b_str(&b, nn);
+			if (b.over) { /* a cut name could name another namespace */
+				logf_(50, "teardown: del-netns: name too long ", nn, NULL, 0);
+				ok = 0;
+				continue;
+			}
 			if (umount2(p, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT) {
 				logf_(50, "teardown: del-netns: umount ", p, NULL, errno);
 				ok = 0;
@@ -1753,7 +1762,7 @@ static int share_main(int argc, char **argv)
 		/* the last component alone, on its parent resolved inside, never followed */
 		char leaf[256];
 		int pd = parent_of("unshare", dst, leaf, sizeof(leaf));
-		if (fchdir(pd) < 0 || umount2(leaf, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+		if (fchdir(pd) < 0 || umount2(leaf, MNT_DETACH | OVB_UMOUNT_NOFOLLOW) < 0)
 			fail(errno, "umount", dst, NULL);
 		return 0;
 	}

@@ -69,9 +69,7 @@ struct ovb_mount_attr {
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
 #endif
-#ifndef UMOUNT_NOFOLLOW
-#define UMOUNT_NOFOLLOW 0x8
-#endif
+#define OVB_UMOUNT_NOFOLLOW 0x8
 
 static inline int ovb_openat2(int dirfd, const char *path, int flags, unsigned mode, uint64_t resolve)
 {
