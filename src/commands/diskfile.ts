@@ -120,6 +120,17 @@ export function isMountPoint(dir: string): boolean {
     .some((l) => l !== '' && unescapeMountinfo(l.split(' ')[4] ?? '') === real);
 }
 
+/** The size of a disk image, or DISK_UNREADABLE. */
+function imageBytes(image: string): number {
+  try {
+    const st = statSync(image);
+    if (!st.isFile()) throw new Error('not a regular file');
+    return st.size;
+  } catch (cause) {
+    throw new OverlayBootError('DISK_UNREADABLE', `cannot read disk image ${image}: ${(cause as Error).message}`, { found: image, cause });
+  }
+}
+
 /** The partition `index` of `image`, checked to lie inside the image. */
 export async function findPartition(image: string, index: number): Promise<Partition> {
   const table = await readPartitionTable(image);
@@ -130,7 +141,7 @@ export async function findPartition(image: string, index: number): Promise<Parti
       expected: `partition ${index}`, found: have,
     });
   }
-  const imageSize = statSync(image).size;
+  const imageSize = imageBytes(image);
   if (imageSize > 0 && part.start + part.size > imageSize) {
     throw new OverlayBootError('DISK_BAD_TABLE', `partition ${index} of disk image ${image} ends at byte ${part.start + part.size}, beyond the end of the image (${imageSize} bytes)`, {
       found: `${part.start + part.size} > ${imageSize}`,
@@ -162,11 +173,7 @@ export async function diskfileMount(arg: string, options: DiskfileOptions = {}):
     result.offset = part.start;
     result.size = part.size;
   } else {
-    try {
-      if (!statSync(image).isFile()) throw new Error('not a regular file');
-    } catch (e) {
-      throw new OverlayBootError('DISK_UNREADABLE', `cannot read disk image ${image}: ${(e as Error).message}`, { cause: e });
-    }
+    imageBytes(image);
   }
   if (action !== MOUNTING_ACTION || isMountPoint(result.mountPoint)) return result;
 

@@ -201,7 +201,7 @@ class ConfigReader {
     }
     const lexical = path.resolve(path.dirname(this.file), value);
     const real = await realpath(lexical).catch(() => undefined);
-    const isDir = real !== undefined && (await stat(real)).isDirectory();
+    const isDir = real !== undefined && (await stat(real).then((s) => s.isDirectory(), () => false));
     if (!isDir) {
       this.errors.push(
         configError('CONFIG_BAD_PATH', `${lexical} ${real === undefined ? 'does not exist' : 'is not a directory'}`, where, {
