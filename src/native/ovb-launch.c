@@ -45,10 +45,13 @@ extern char **environ;
 
 /* ------------------------------------------------------------------ program decoding */
 
+struct opdef;
+
 struct op {
 	const char *name;
 	char **a; /* arguments, NULL-terminated */
 	int n;
+	const struct opdef *def;
 };
 
 struct prog {
@@ -58,42 +61,81 @@ struct prog {
 
 enum { IN_BOOT = 1, IN_TEARDOWN = 2 };
 
+/* Boot ops run in C or P and end the process on failure (fail); teardown ops return 1 done, 0 failed. */
+static void op_bind_optional(struct op *o);
+static void op_bind_share(struct op *o);
+static void op_cgroup(struct op *o);
+static void op_copy(struct op *o);
+static void op_exec(struct op *o);
+static void op_fail(struct op *o);
+static void op_fork_pid1(struct op *o);
+static void op_hook(struct op *o);
+static void op_hostname(struct op *o);
+static void op_link_up(struct op *o);
+static void op_mkdir(struct op *o);
+static void op_mknod(struct op *o);
+static void op_mount(struct op *o);
+static void op_name(struct op *o);
+static void op_netns(struct op *o);
+static void op_open_exec(struct op *o);
+static void op_pivot(struct op *o);
+static void op_root(struct op *o);
+static void op_setenv(struct op *o);
+static void op_step(struct op *o);
+static void op_symlink(struct op *o);
+static void op_write(struct op *o);
+static int td_del_link(struct op *o);
+static int td_del_netns(struct op *o);
+static int td_log(struct op *o);
+static int td_name(struct op *o);
+static int td_rmdir(struct op *o);
+static int td_run(struct op *o);
+static int td_setenv(struct op *o);
+static int td_umount(struct op *o);
+static int td_unlink(struct op *o);
+
+/*
+ * The op protocol in one table (PROTOCOL.md; src/plan/types.ts NATIVE_OPS mirrors it and
+ * test/native/protocol.test.ts checks the three agree; `ovb-launch --list-ops` prints it).
+ */
 static const struct opdef {
 	const char *name;
 	int fixed;    /* number of fixed arguments (each may be empty) */
 	int variadic; /* then 1 or more non-empty arguments up to the terminator */
-	int where;
+	int where;    /* IN_BOOT, IN_TEARDOWN */
+	void (*boot)(struct op *);
+	int (*teardown)(struct op *);
 } opdefs[] = {
-	{ "name", 1, 0, IN_BOOT | IN_TEARDOWN },
-	{ "setenv", 2, 0, IN_BOOT | IN_TEARDOWN },
-	{ "step", 1, 0, IN_BOOT },
-	{ "hook", 2, 0, IN_BOOT },
-	{ "mkdir", 2, 0, IN_BOOT },
-	{ "mount", 5, 0, IN_BOOT },
-	{ "mknod", 7, 0, IN_BOOT },
-	{ "symlink", 2, 0, IN_BOOT },
-	{ "copy-if-missing", 3, 0, IN_BOOT },
-	{ "bind-share", 2, 0, IN_BOOT },
-	{ "bind-optional", 2, 0, IN_BOOT },
-	{ "cgroup", 1, 0, IN_BOOT },
-	{ "netns", 1, 0, IN_BOOT },
-	{ "link-up", 1, 0, IN_BOOT },
-	{ "open-exec", 1, 0, IN_BOOT },
-	{ "fork-pid1", 0, 0, IN_BOOT },
-	{ "hostname", 1, 0, IN_BOOT },
-	{ "pivot", 1, 0, IN_BOOT },
-	{ "exec", 0, 1, IN_BOOT },
-	{ "teardown", 0, 0, IN_BOOT },
-	{ "fail", 1, 0, IN_BOOT },
-	{ "root", 1, 0, IN_BOOT },
-	{ "write-if-missing", 3, 0, IN_BOOT },
-	{ "log", 1, 0, IN_TEARDOWN },
-	{ "run", 2, 1, IN_TEARDOWN },
-	{ "del-netns", 1, 0, IN_TEARDOWN },
-	{ "rmdir", 2, 0, IN_TEARDOWN },
-	{ "unlink", 1, 0, IN_TEARDOWN },
-	{ "del-link", 1, 0, IN_TEARDOWN },
-	{ "umount", 1, 0, IN_TEARDOWN },
+	{ "name", 1, 0, IN_BOOT | IN_TEARDOWN, op_name, td_name },
+	{ "setenv", 2, 0, IN_BOOT | IN_TEARDOWN, op_setenv, td_setenv },
+	{ "step", 1, 0, IN_BOOT, op_step, NULL },
+	{ "hook", 2, 0, IN_BOOT, op_hook, NULL },
+	{ "root", 1, 0, IN_BOOT, op_root, NULL },
+	{ "write-if-missing", 3, 0, IN_BOOT, op_write, NULL },
+	{ "mkdir", 2, 0, IN_BOOT, op_mkdir, NULL },
+	{ "mount", 5, 0, IN_BOOT, op_mount, NULL },
+	{ "mknod", 7, 0, IN_BOOT, op_mknod, NULL },
+	{ "symlink", 2, 0, IN_BOOT, op_symlink, NULL },
+	{ "copy-if-missing", 3, 0, IN_BOOT, op_copy, NULL },
+	{ "bind-share", 2, 0, IN_BOOT, op_bind_share, NULL },
+	{ "bind-optional", 2, 0, IN_BOOT, op_bind_optional, NULL },
+	{ "cgroup", 1, 0, IN_BOOT, op_cgroup, NULL },
+	{ "netns", 1, 0, IN_BOOT, op_netns, NULL },
+	{ "link-up", 1, 0, IN_BOOT, op_link_up, NULL },
+	{ "open-exec", 1, 0, IN_BOOT, op_open_exec, NULL },
+	{ "fork-pid1", 0, 0, IN_BOOT, op_fork_pid1, NULL },
+	{ "hostname", 1, 0, IN_BOOT, op_hostname, NULL },
+	{ "pivot", 1, 0, IN_BOOT, op_pivot, NULL },
+	{ "exec", 0, 1, IN_BOOT, op_exec, NULL },
+	{ "fail", 1, 0, IN_BOOT, op_fail, NULL },
+	{ "teardown", 0, 0, IN_BOOT, NULL, NULL },
+	{ "log", 1, 0, IN_TEARDOWN, NULL, td_log },
+	{ "run", 2, 1, IN_TEARDOWN, NULL, td_run },
+	{ "del-netns", 1, 0, IN_TEARDOWN, NULL, td_del_netns },
+	{ "rmdir", 2, 0, IN_TEARDOWN, NULL, td_rmdir },
+	{ "unlink", 1, 0, IN_TEARDOWN, NULL, td_unlink },
+	{ "umount", 1, 0, IN_TEARDOWN, NULL, td_umount },
+	{ "del-link", 1, 0, IN_TEARDOWN, NULL, td_del_link },
 };
 
 static char *pbuf;
@@ -156,7 +198,7 @@ static int decode(struct prog *p, int where, struct buf *err)
 			b_str(err, where == IN_BOOT ? "\" in boot program" : "\" in teardown program");
 			return -1;
 		}
-		struct op o = { name, NULL, 0 };
+		struct op o = { name, NULL, 0, d };
 		int cap = d->fixed + 4;
 		o.a = malloc(sizeof(char *) * (size_t)(cap + 1));
 		if (!o.a)
@@ -838,8 +880,11 @@ static void op_open_exec(struct op *o)
 		fail(errno, "open-exec", o->a[0], NULL);
 }
 
-static void op_fork_pid1(void)
+static void op_fork_pid1(struct op *o)
 {
+	(void)o;
+	if (is_pid1)
+		fail(EINVAL, "fork-pid1", NULL, ": already pid 1");
 	int fl = CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWTIME;
 	if (unshare(fl) < 0 && (errno != EINVAL || unshare(fl & ~CLONE_NEWTIME) < 0))
 		fail(errno, "fork-pid1", NULL, ": unshare");
@@ -908,6 +953,8 @@ static void op_pivot(struct op *o)
 
 static void op_exec(struct op *o)
 {
+	if (!is_pid1)
+		fail(EINVAL, "exec before fork-pid1", NULL, NULL);
 	sigset_t none;
 	sigemptyset(&none);
 	if (!getenv("OVB_STATUS_FD"))
@@ -923,75 +970,55 @@ static void op_exec(struct op *o)
 	fail(e, "exec", o->a[0], NULL);
 }
 
+static void op_step(struct op *o)
+{
+	cur_step = o->a[0];
+	char l[STATUS_LINE_MAX + 2];
+	struct buf b = { l, 0, STATUS_LINE_MAX, 0 };
+	b_str(&b, "step ");
+	b_line(&b, cur_step);
+	b_chr(&b, ' ');
+	b_num(&b, mono_us());
+	b.cap = sizeof(l);
+	st_line(&b);
+}
+
+static void op_name(struct op *o)
+{
+	(void)o; /* read by M */
+}
+
+static void op_setenv(struct op *o)
+{
+	if (setenv(o->a[0], o->a[1], 1) < 0)
+		fail(errno, "setenv", o->a[0], NULL);
+}
+
+static void op_root(struct op *o)
+{
+	if (root_set(&root, o->a[0]) < 0)
+		fail(errno, "root", o->a[0], NULL);
+}
+
+static void op_hostname(struct op *o)
+{
+	if (!is_pid1)
+		fail(EPERM, "hostname before fork-pid1 (it would rename the host)", NULL, NULL);
+	if (sethostname(o->a[0], strlen(o->a[0])) < 0)
+		fail(errno, "hostname", o->a[0], NULL);
+}
+
+/* fault injection: prove that the step's undo and the ones before it run */
+static void op_fail(struct op *o)
+{
+	fail(0, o->a[0], NULL, NULL);
+}
+
 static void run_boot(struct prog *p)
 {
 	for (int i = 0; i < p->n; i++) {
-		struct op *o = &p->ops[i];
-		const char *n = o->name;
 		cur_op = i;
-		if (!strcmp(n, "step")) {
-			cur_step = o->a[0];
-			char l[STATUS_LINE_MAX + 2];
-			struct buf b = { l, 0, STATUS_LINE_MAX, 0 };
-			b_str(&b, "step ");
-			b_line(&b, cur_step);
-			b_chr(&b, ' ');
-			b_num(&b, mono_us());
-			b.cap = sizeof(l);
-			st_line(&b);
-		} else if (!strcmp(n, "name")) {
-			/* read by M */
-		} else if (!strcmp(n, "setenv")) {
-			if (setenv(o->a[0], o->a[1], 1) < 0)
-				fail(errno, "setenv", o->a[0], NULL);
-		} else if (!strcmp(n, "hook")) {
-			op_hook(o);
-		} else if (!strcmp(n, "mkdir")) {
-			op_mkdir(o);
-		} else if (!strcmp(n, "mount")) {
-			op_mount(o);
-		} else if (!strcmp(n, "mknod")) {
-			op_mknod(o);
-		} else if (!strcmp(n, "symlink")) {
-			op_symlink(o);
-		} else if (!strcmp(n, "copy-if-missing")) {
-			op_copy(o);
-		} else if (!strcmp(n, "write-if-missing")) {
-			op_write(o);
-		} else if (!strcmp(n, "root")) {
-			if (root_set(&root, o->a[0]) < 0)
-				fail(errno, "root", o->a[0], NULL);
-		} else if (!strcmp(n, "bind-share")) {
-			op_bind_share(o);
-		} else if (!strcmp(n, "bind-optional")) {
-			op_bind_optional(o);
-		} else if (!strcmp(n, "cgroup")) {
-			op_cgroup(o);
-		} else if (!strcmp(n, "netns")) {
-			op_netns(o);
-		} else if (!strcmp(n, "link-up")) {
-			op_link_up(o);
-		} else if (!strcmp(n, "open-exec")) {
-			op_open_exec(o);
-		} else if (!strcmp(n, "fork-pid1")) {
-			if (is_pid1)
-				fail(EINVAL, "fork-pid1", NULL, ": already pid 1");
-			op_fork_pid1();
-		} else if (!strcmp(n, "hostname")) {
-			if (!is_pid1)
-				fail(EPERM, "hostname before fork-pid1 (it would rename the host)", NULL, NULL);
-			if (sethostname(o->a[0], strlen(o->a[0])) < 0)
-				fail(errno, "hostname", o->a[0], NULL);
-		} else if (!strcmp(n, "pivot")) {
-			op_pivot(o);
-		} else if (!strcmp(n, "fail")) {
-			/* fault injection: prove that the step's undo and the ones before it run */
-			fail(0, o->a[0], NULL, NULL);
-		} else if (!strcmp(n, "exec")) {
-			if (!is_pid1)
-				fail(EINVAL, "exec before fork-pid1", NULL, NULL);
-			op_exec(o);
-		}
+		p->ops[i].def->boot(&p->ops[i]);
 	}
 	fail(EINVAL, is_pid1 ? "program ended without exec" : "program ended without fork-pid1", NULL, NULL);
 }
@@ -1250,68 +1277,101 @@ static int td_rmdir(struct op *o)
 	return 0;
 }
 
+static int td_name(struct op *o)
+{
+	set_name(o->a[0]);
+	return 1;
+}
+
+static int td_setenv(struct op *o)
+{
+	if (setenv(o->a[0], o->a[1], 1) == 0)
+		return 1;
+	logf_(50, "teardown: setenv ", o->a[0], NULL, errno);
+	return 0;
+}
+
+static int td_log(struct op *o)
+{
+	json_log(30, "ovb-launch", o->a[0], strlen(o->a[0]));
+	return 1;
+}
+
+static int td_del_netns(struct op *o)
+{
+	const char *nn = o->a[0];
+	if (!*nn || strchr(nn, '/') || !strcmp(nn, ".") || !strcmp(nn, "..")) {
+		logf_(50, "teardown: del-netns: bad name ", nn, NULL, 0);
+		return 0;
+	}
+	char p[512];
+	struct buf b = BUF_INIT(p);
+	b_str(&b, "/run/netns/");
+	b_str(&b, nn);
+	if (b.over) { /* a cut name could name another namespace */
+		logf_(50, "teardown: del-netns: name too long ", nn, NULL, 0);
+		return 0;
+	}
+	int ok = 1;
+	if (umount2(p, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT) {
+		logf_(50, "teardown: del-netns: umount ", p, NULL, errno);
+		ok = 0;
+	}
+	if (unlink(p) < 0 && errno != ENOENT) {
+		logf_(50, "teardown: del-netns: unlink ", p, NULL, errno);
+		ok = 0;
+	}
+	return ok;
+}
+
+static int td_unlink(struct op *o)
+{
+	if (unlink(o->a[0]) == 0 || errno == ENOENT)
+		return 1;
+	logf_(50, "teardown: unlink ", o->a[0], NULL, errno);
+	return 0;
+}
+
+static int td_umount(struct op *o)
+{
+	if (umount2(o->a[0], MNT_DETACH) == 0 || errno == EINVAL || errno == ENOENT)
+		return 1;
+	logf_(50, "teardown: umount ", o->a[0], NULL, errno);
+	return 0;
+}
+
+static int td_del_link(struct op *o)
+{
+	int r = del_link(o->a[0]);
+	if (r == 0 || r == ENODEV)
+		return 1;
+	logf_(50, "teardown: del-link ", o->a[0], NULL, r);
+	return 0;
+}
+
 static int run_teardown(struct prog *t)
 {
 	int ok = 1;
-	for (int i = 0; i < t->n; i++) {
-		struct op *o = &t->ops[i];
-		const char *n = o->name;
-		if (!strcmp(n, "name")) {
-			set_name(o->a[0]);
-		} else if (!strcmp(n, "setenv")) {
-			if (setenv(o->a[0], o->a[1], 1) < 0) {
-				logf_(50, "teardown: setenv ", o->a[0], NULL, errno);
-				ok = 0;
-			}
-		} else if (!strcmp(n, "log")) {
-			json_log(30, "ovb-launch", o->a[0], strlen(o->a[0]));
-		} else if (!strcmp(n, "run")) {
-			ok &= td_run(o);
-		} else if (!strcmp(n, "del-netns")) {
-			const char *nn = o->a[0];
-			if (!*nn || strchr(nn, '/') || !strcmp(nn, ".") || !strcmp(nn, "..")) {
-				logf_(50, "teardown: del-netns: bad name ", nn, NULL, 0);
-				ok = 0;
-				continue;
-			}
-			char p[512];
-			struct buf b = BUF_INIT(p);
-			b_str(&b, "/run/netns/");
-			b_str(&b, nn);
-			if (b.over) { /* a cut name could name another namespace */
-				logf_(50, "teardown: del-netns: name too long ", nn, NULL, 0);
-				ok = 0;
-				continue;
-			}
-			if (umount2(p, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT) {
-				logf_(50, "teardown: del-netns: umount ", p, NULL, errno);
-				ok = 0;
-			}
-			if (unlink(p) < 0 && errno != ENOENT) {
-				logf_(50, "teardown: del-netns: unlink ", p, NULL, errno);
-				ok = 0;
-			}
-		} else if (!strcmp(n, "rmdir")) {
-			ok &= td_rmdir(o);
-		} else if (!strcmp(n, "unlink")) {
-			if (unlink(o->a[0]) < 0 && errno != ENOENT) {
-				logf_(50, "teardown: unlink ", o->a[0], NULL, errno);
-				ok = 0;
-			}
-		} else if (!strcmp(n, "umount")) {
-			if (umount2(o->a[0], MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT) {
-				logf_(50, "teardown: umount ", o->a[0], NULL, errno);
-				ok = 0;
-			}
-		} else if (!strcmp(n, "del-link")) {
-			int r = del_link(o->a[0]);
-			if (r != 0 && r != ENODEV) {
-				logf_(50, "teardown: del-link ", o->a[0], NULL, r);
-				ok = 0;
-			}
-		}
-	}
+	for (int i = 0; i < t->n; i++)
+		ok &= t->ops[i].def->teardown(&t->ops[i]);
 	return ok;
+}
+
+/* `ovb-launch --list-ops`: the table, one op a line: NAME FIXED variadic|fixed boot|teardown|boot,teardown */
+static int list_ops(void)
+{
+	char l[128];
+	for (size_t i = 0; i < sizeof(opdefs) / sizeof(opdefs[0]); i++) {
+		const struct opdef *d = &opdefs[i];
+		struct buf b = BUF_INIT(l);
+		b_str(&b, d->name);
+		b_chr(&b, ' ');
+		b_num(&b, d->fixed);
+		b_str(&b, d->variadic ? " variadic " : " fixed ");
+		b_str(&b, d->where == (IN_BOOT | IN_TEARDOWN) ? "boot,teardown\n" : d->where == IN_BOOT ? "boot\n" : "teardown\n");
+		write_all(1, b.p, b.len);
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------------ M: the monitor */
@@ -1854,6 +1914,8 @@ int fast_stop_main(int argc, char **argv);
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && !strcmp(argv[1], "--list-ops"))
+		return list_ops();
 	if (argc >= 2 && !strcmp(argv[1], "stop"))
 		return fast_stop_main(argc, argv);
 	if (argc == 6 && !strcmp(argv[1], "share"))

@@ -4,6 +4,7 @@ import { OverlayBootError } from '../errors.js';
 import { cableActions, cableUndo, describeCable } from '../host/cables.js';
 import { devOps, devptsOps, nativeOp as op, runOps, sysfsOps } from '../rootfs/devices.js';
 import { builtinInitScript, stopCommands } from '../subhost/init-script.js';
+import { mapOpArgs } from './program.js';
 import type { BootPlan, NativeOp, PlanStep } from './types.js';
 
 /** Stands for the directory the UPPER program prints, until boot runs it. */
@@ -254,7 +255,7 @@ function checkOverlayPaths(config: SubhostConfig, upper: string): void {
 /** Replace the UPPER placeholder once the UPPER program has printed the real path. */
 export function resolveUpper(plan: BootPlan, upper: string): BootPlan {
   const fix = (s: string) => s.split(UPPER_PLACEHOLDER).join(upper);
-  const fixOps = (ops: NativeOp[]) => ops.map((o) => ({ op: o.op, args: o.args.map(fix) }));
+  const fixOps = (ops: NativeOp[]) => ops.map((o) => mapOpArgs(o, fix));
   return {
     ...plan,
     env: Object.fromEntries(Object.entries(plan.env).map(([k, v]) => [k, fix(v)])),

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { readConfig } from '../../src/config/read.js';
 import { buildBootPlan } from '../../src/plan/build.js';
 import { teardownProgram } from '../../src/plan/execute.js';
-import { encodeBootProgram, encodeOps } from '../../src/plan/program.js';
+import { encodeBootProgram, encodeOps, toNativeOp } from '../../src/plan/program.js';
 import type { NativeOp } from '../../src/plan/types.js';
 import { EXAMPLE_LAYOUT, prepareExample } from '../fixtures/examples.js';
 
@@ -18,7 +18,7 @@ const NATIVE = fileURLToPath(new URL('../../src/native/', import.meta.url));
 function arities(): Map<string, { fixed: number; variadic: boolean }> {
   const table = new Map<string, { fixed: number; variadic: boolean }>();
   for (const f of readdirSync(NATIVE).filter((n) => n.endsWith('.c') || n.endsWith('.h'))) {
-    for (const m of readFileSync(path.join(NATIVE, f), 'utf8').matchAll(/\{\s*"([a-z0-9-]+)",\s*(\d+),\s*(\d+),\s*IN_[A-Z_ |]+\}/g)) {
+    for (const m of readFileSync(path.join(NATIVE, f), 'utf8').matchAll(/\{\s*"([a-z0-9-]+)",\s*(\d+),\s*(\d+),\s*IN_[A-Z_ |]+(?:,[^}]*)?\}/g)) {
       table.set(m[1]!, { fixed: Number(m[2]), variadic: m[3] !== '0' });
     }
   }
@@ -47,7 +47,7 @@ function decode(buf: Buffer, table: ReturnType<typeof arities>): NativeOp[] {
     } else if (next() !== '') {
       throw new Error(`${op}: too many arguments`);
     }
-    ops.push({ op, args });
+    ops.push(toNativeOp(op, args));
   }
   return ops;
 }
@@ -64,11 +64,11 @@ for (const example of Object.keys(EXAMPLE_LAYOUT)) {
     const config = await readConfig(path.join(dir, `${example}.conf`), { cwd: dir });
     const plan = buildBootPlan(config, { reaperPath: '/reaper', cgroupRoot: '/sys/fs/cgroup', pidFile: '/run/x.pid', bangMounts: [`${dir}/mnt`] });
     const boot = plan.steps.filter((s) => s.place !== 'host' || s.native.length)
-      .flatMap((s) => [{ op: 'step', args: [s.id] }, ...s.native]);
+      .flatMap((s): NativeOp[] => [{ op: 'step', args: [s.id] }, ...s.native]);
     const teardown = teardownProgram(plan.steps, plan.name);
     t.same(decode(encodeBootProgram(boot, teardown), table), [...boot, { op: 'teardown', args: [] }, ...teardown]);
     t.same(decode(encodeOps(teardown), table), teardown);
-    t.ok(boot.some((o) => o.args.includes('')), 'empty arguments are among them (mount\'s empty fstype or options)');
+    t.ok(boot.some((o) => (o.args as string[]).includes('')), 'empty arguments are among them (mount\'s empty fstype or options)');
   });
 }
 
