@@ -17,8 +17,8 @@ const fromTs: Row[] = Object.entries(NATIVE_OPS)
   .map(([name, d]) => `${name} ${d.fixed} ${d.variadic ? 'variadic' : 'fixed'} ${d.in}`).sort();
 
 function fromCSource(): Row[] {
-  const src = readFileSync(`${NATIVE}ovb-launch.c`, 'utf8');
-  const table = src.slice(src.indexOf('} opdefs[] = {'), src.indexOf('};', src.indexOf('} opdefs[] = {')));
+  const src = readFileSync(`${NATIVE}decode.c`, 'utf8');
+  const table = src.slice(src.indexOf('opdefs[] = {'), src.indexOf('};', src.indexOf('opdefs[] = {')));
   const where = (w: string) => w.replace(/\s/g, '').split('|').map((x) => ({ IN_BOOT: 'boot', IN_TEARDOWN: 'teardown' })[x]).join(',');
   return [...table.matchAll(/\{\s*"([a-z0-9-]+)",\s*(\d+),\s*(\d+),\s*(IN_[A-Z_ |]+),\s*(\w+),\s*(\w+)\s*\}/g)]
     .map((m) => `${m[1]} ${m[2]} ${m[3] === '0' ? 'fixed' : 'variadic'} ${where(m[4]!)}`).sort();
