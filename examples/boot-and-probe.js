@@ -17,7 +17,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function listening(pid, port) {
   const hex = port.toString(16).toUpperCase().padStart(4, '0');
   for (const table of ['tcp', 'tcp6']) {
-    let text = '';
+    let text;
     try { text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8'); } catch { continue; }
     // state 0A is LISTEN; local_address is ADDR:PORT in hex.
     if (text.split('\n').slice(1).some((l) => { const f = l.trim().split(/\s+/); return f[1]?.endsWith(`:${hex}`) && f[3] === '0A'; })) return true;

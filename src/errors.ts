@@ -76,6 +76,12 @@ export const ERROR_CODES = {
   PKG_STATE_IO: 'the state directory cannot be read or written',
   PKG_IN_FLIGHT: 'an operation is still in flight in the journal and must be recovered first',
   PKG_LOCK_FAILED: 'the state directory lock cannot be taken',
+  // issue 11: paths inside the root, pinned processes
+  PROCESS_CHANGED: "the subhost's pid 1 is not the process its state record names (it ended; the pid may be another's)",
+  LOG_UNSAFE: 'LOG is not a regular file owned by root (a link, a directory, a device or another owner)',
+  // issue 11: error contract
+  STATE_UNWRITABLE: 'the runtime state directory cannot be written (full, read-only, no permission)',
+  LOG_UNWRITABLE: 'LOG cannot be opened for writing',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { MOUNTS_ENV } from '../config/bang.js';
 import { diskfileMount } from '../commands/diskfile.js';
 import { isOverlayBootError } from '../errors.js';
 import { processIO, type CliIO } from './io.js';
@@ -9,6 +10,7 @@ const USAGE = `usage: overlay-diskfile MOUNT/PATH [DISKFILE [INDEX]]
   DISKFILE    raw disk image to mount on MOUNT when ACTION=overlay-boot
   INDEX       1-based partition of DISKFILE (MBR or GPT); without it the whole image
 Prints the absolute MOUNT/PATH. Meant for '!' values: LOWER=!overlay-diskfile mnt/ disk.img 2
+A mount it makes is first appended to the file named by ${MOUNTS_ENV}, if set.
 `;
 
 export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
@@ -32,6 +34,7 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
   try {
     const r = await diskfileMount(arg, {
       diskfile, index: indexText === undefined ? undefined : Number(indexText), action: io.env.ACTION, cwd: process.cwd(),
+      reportTo: io.env[MOUNTS_ENV],
     });
     io.stdout(`${r.path}\n`);
     return 0;

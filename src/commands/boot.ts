@@ -1,20 +1,19 @@
-import { closeSync, mkdirSync, openSync, realpathSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { checkHookSafety, configDigest, readConfig, type ReadConfigOptions } from '../config/index.js';
 import type { SubhostConfig } from '../config/types.js';
-import { OverlayBootError } from '../errors.js';
+import { OverlayBootError, isOverlayBootError } from '../errors.js';
 import { firstLine } from '../host/actions.js';
 import { findCgroup2Root } from '../host/cgroup.js';
-import { mountPoints } from '../host/links.js';
 import { runTeardown } from '../subhost/launch.js';
 import { buildBootPlan } from '../plan/build.js';
 import type { BootEventListener } from '../plan/events.js';
 import { executePlan } from '../plan/execute.js';
 import type { BootPlan } from '../plan/types.js';
-import { openSubhostLog } from '../subhost/log.js';
+import { openLogFile, openSubhostLog } from '../subhost/log.js';
 import { findNative } from '../subhost/native.js';
 import { processId } from '../subhost/process.js';
-import { createStateRecord, DEFAULT_STATE_DIR, readStateRecord, statePath, writeFastStopEntry, writeStateRecord, type StateRecord } from '../subhost/state.js';
+import { createStateRecord, DEFAULT_STATE_DIR, readStateRecord, statePath, writeStateRecord, type StateRecord } from '../subhost/state.js';
 import { checkHostForBoot, recoverStaleRecord, requireRoot } from './preflight.js';
 
 export interface BootOptions extends Omit<ReadConfigOptions, 'action'> {
@@ -56,14 +55,9 @@ export async function planBoot(config: SubhostConfig,
   });
 }
 
-/**
- * Mounts that appeared on the host while the config was read, under the
- * config's directory or BASE: made by '!' commands such as overlay-diskfile.
- * They belong to this subhost and are unmounted when it ends.
- */
-function newMountsUnder(before: Set<string>, dirs: string[]): string[] {
-  const inside = (m: string) => dirs.some((d) => m === d || m.startsWith(d.endsWith('/') ? d : `${d}/`));
-  return [...mountPoints()].filter((m) => !before.has(m) && inside(m)).sort().reverse();
+/** Unmount what `!` commands mounted, deepest first, when the boot goes no further. */
+async function unmountBangMounts(launcher: string, mounts: string[]): Promise<void> {
+  if (mounts.length) await runTeardown(launcher, mounts.map((m) => ({ op: 'umount', args: [m] })), 'ignore', process.env);
 }
 
 /**
@@ -74,16 +68,15 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
   requireRoot('overlay-boot');
   const stateDir = options.stateDir ?? DEFAULT_STATE_DIR;
   const native = findNative();
-  const mountsBefore = mountPoints();
+  // The mounts of this read's own '!' commands, never those of a simultaneous boot.
+  let bangMounts: string[] = [];
   let config: SubhostConfig;
   try {
-    config = await readConfig(configPath, { ...options, action: 'overlay-boot' });
+    config = await readConfig(configPath, { ...options, action: 'overlay-boot', onMounts: (m) => { bangMounts = m; options.onMounts?.(m); } });
   } catch (e) {
-    const made = newMountsUnder(mountsBefore, [path.dirname(path.resolve(configPath))]);
-    if (made.length) await runTeardown(native.launcher, made.map((m) => ({ op: 'umount', args: [m] })), 'ignore', process.env);
+    await unmountBangMounts(native.launcher, bangMounts);
     throw e;
   }
-  const bangMounts = newMountsUnder(mountsBefore, [path.dirname(config.file), config.base]);
   let plan: BootPlan;
   try {
     if (options.checkOwnership !== false) await checkHookSafety(config);
@@ -92,13 +85,18 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
     const pidFile = options.pidFile ? path.resolve(options.pidFile) : undefined;
     plan = await planBoot(config, { stateDir, reaperPath: native.reaper, runInit: true, bangMounts, pidFile });
   } catch (e) {
-    if (bangMounts.length) await runTeardown(native.launcher, bangMounts.map((m) => ({ op: 'umount', args: [m] })), 'ignore', process.env);
+    await unmountBangMounts(native.launcher, bangMounts);
     throw e;
   }
 
-  mkdirSync(path.dirname(config.log), { recursive: true });
-  const logFd = openSync(config.log, 'a', 0o640);
-  const log = openSubhostLog(config.log, config.name);
+  let logFd: number;
+  let log: ReturnType<typeof openSubhostLog>;
+  try {
+    ({ logFd, log } = openLog(config));
+  } catch (e) {
+    await unmountBangMounts(native.launcher, bangMounts);
+    throw e;
+  }
   const file = statePath(config.name, stateDir);
   const record: StateRecord = {
     version: 1, name: config.name, config: config.file, configDigest: configDigest(config), log: config.log, boot: processId(process.pid),
@@ -128,11 +126,6 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
           ...record, boot: running ? undefined : record.boot, phase: running ? 'running' : 'booting', monitor,
           pid1: pid1 === undefined ? undefined : processId(pid1) ?? { pid: pid1, start: 0 }, teardown,
         });
-        if (running && pid1 !== undefined) {
-          const ids = processId(pid1);
-          if (ids) writeFastStopEntry(file, { config: realpathSync(config.file), name: config.name, pid1: ids, monitor, stopTimeout: config.stopTimeout });
-        }
-        if (running && options.pidFile) writeFileSync(path.resolve(options.pidFile), `${monitor.pid}\n`);
       },
     });
     log.info({ pid1: result.pid1 }, `Started ${config.name}`);
@@ -146,6 +139,26 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
   } finally {
     closeSync(logFd);
     log.flush?.();
+  }
+}
+
+/** LOG opened for appending (with its directory), for the monitor and for our own lines. */
+function openLog(config: SubhostConfig): { logFd: number; log: ReturnType<typeof openSubhostLog> } {
+  let fd: number | undefined;
+  try {
+    mkdirSync(path.dirname(config.log), { recursive: true });
+    fd = openLogFile(config.log);
+    return { logFd: fd, log: openSubhostLog(config.log, config.name, fd) };
+  } catch (cause) {
+    if (fd !== undefined) closeSync(fd);
+    if (isOverlayBootError(cause) && cause.code === 'LOG_UNSAFE') {
+      throw new OverlayBootError('LOG_UNSAFE', cause.message, {
+        file: config.file, line: config.origins.LOG?.line, variable: 'LOG', found: config.log, expected: cause.expected, cause,
+      });
+    }
+    throw new OverlayBootError('LOG_UNWRITABLE', `cannot open LOG ${config.log} for appending: ${(cause as Error).message}`, {
+      file: config.file, line: config.origins.LOG?.line, variable: 'LOG', found: config.log, cause,
+    });
   }
 }
 

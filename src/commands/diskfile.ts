@@ -1,5 +1,6 @@
-import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { appendFileSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { MOUNTS_ENV } from '../config/bang.js';
 import { OverlayBootError } from '../errors.js';
 import { readPartitionTable, type Partition } from '../host/partitions.js';
 
@@ -30,6 +31,12 @@ export interface DiskfileOptions {
   action?: string;
   /** Directory relative MOUNT/PATH and DISKFILE are taken from (BASE, for `!` values). Default: `process.cwd()`. */
   cwd?: string;
+  /**
+   * File to append the mount point to (one path a line) before mounting, so the boot
+   * that ran this `!` command knows the mount is its own. Default:
+   * `process.env.OVERLAY_BOOT_MOUNTS`; none: nothing is reported.
+   */
+  reportTo?: string;
 }
 
 export interface DiskfileResult {
@@ -76,6 +83,26 @@ export function splitMountPath(arg: string): { mount: string; path: string } {
   return { mount, path: sub };
 }
 
+/**
+ * Name the mount point in the boot's report file before mounting: a mount that then
+ * fails is not one (the boot checks), but a mount never goes unreported.
+ */
+function reportMount(mountPoint: string, file: string | undefined): void {
+  if (file === undefined || file === '') return;
+  if (mountPoint.includes('\n')) {
+    throw new OverlayBootError('DISK_MOUNT_FAILED', `cannot report mount point ${JSON.stringify(mountPoint)}: it holds a newline`, {
+      expected: 'a path without newlines', found: mountPoint,
+    });
+  }
+  try {
+    appendFileSync(file, `${mountPoint}\n`);
+  } catch (cause) {
+    throw new OverlayBootError('DISK_MOUNT_FAILED', `cannot report mount point ${mountPoint} to ${file} (${MOUNTS_ENV}): ${(cause as Error).message}`, {
+      found: file, cause,
+    });
+  }
+}
+
 /** Undo the octal escapes of /proc/self/mountinfo (`\040` for a space). */
 function unescapeMountinfo(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
@@ -93,6 +120,17 @@ export function isMountPoint(dir: string): boolean {
     .some((l) => l !== '' && unescapeMountinfo(l.split(' ')[4] ?? '') === real);
 }
 
+/** The size of a disk image, or DISK_UNREADABLE. */
+function imageBytes(image: string): number {
+  try {
+    const st = statSync(image);
+    if (!st.isFile()) throw new Error('not a regular file');
+    return st.size;
+  } catch (cause) {
+    throw new OverlayBootError('DISK_UNREADABLE', `cannot read disk image ${image}: ${(cause as Error).message}`, { found: image, cause });
+  }
+}
+
 /** The partition `index` of `image`, checked to lie inside the image. */
 export async function findPartition(image: string, index: number): Promise<Partition> {
   const table = await readPartitionTable(image);
@@ -103,7 +141,7 @@ export async function findPartition(image: string, index: number): Promise<Parti
       expected: `partition ${index}`, found: have,
     });
   }
-  const imageSize = statSync(image).size;
+  const imageSize = imageBytes(image);
   if (imageSize > 0 && part.start + part.size > imageSize) {
     throw new OverlayBootError('DISK_BAD_TABLE', `partition ${index} of disk image ${image} ends at byte ${part.start + part.size}, beyond the end of the image (${imageSize} bytes)`, {
       found: `${part.start + part.size} > ${imageSize}`,
@@ -135,11 +173,7 @@ export async function diskfileMount(arg: string, options: DiskfileOptions = {}):
     result.offset = part.start;
     result.size = part.size;
   } else {
-    try {
-      if (!statSync(image).isFile()) throw new Error('not a regular file');
-    } catch (e) {
-      throw new OverlayBootError('DISK_UNREADABLE', `cannot read disk image ${image}: ${(e as Error).message}`, { cause: e });
-    }
+    imageBytes(image);
   }
   if (action !== MOUNTING_ACTION || isMountPoint(result.mountPoint)) return result;
 
@@ -155,6 +189,7 @@ export async function diskfileMount(arg: string, options: DiskfileOptions = {}):
       expected: 'an existing directory', found: st ? 'not a directory' : 'nothing',
     });
   }
+  reportMount(result.mountPoint, options.reportTo ?? process.env[MOUNTS_ENV]);
   const opts = part ? `loop,offset=${part.start},sizelimit=${part.size}` : 'loop';
   // Both paths are absolute, so neither can be taken for an option.
   const { execa } = await import('execa');

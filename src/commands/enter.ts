@@ -1,6 +1,8 @@
+import { spawn, type StdioOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
-import { spawn, type StdioOptions } from 'node:child_process';
+import { findNative, pinnedHelperError } from '../subhost/native.js';
+import type { ProcessId } from '../subhost/process.js';
 import { requireRoot } from './preflight.js';
 import { runningPid1, type ListOptions } from './list.js';
 
@@ -11,42 +13,62 @@ export interface EnterOptions extends ListOptions {
   env?: Record<string, string>;
 }
 
-/** The subhost's own shell: /bin/bash when it has one, else /bin/sh. */
+/**
+ * The subhost's own shell: /bin/bash when it has one, else /bin/sh. Only a guess made
+ * from the host; `ovb-launch enter` without a command makes the same choice inside.
+ */
 export function subhostShell(pid1: number): string {
   return existsSync(`/proc/${pid1}/root/bin/bash`) ? '/bin/bash' : '/bin/sh';
 }
 
 /**
  * The argv that runs a command inside every namespace, the root and the working
- * directory of a running subhost (overlay-go). nsenter forks into the pid
- * namespace, so the command is a process of the subhost, not of its pid 1.
+ * directory of a running subhost (overlay-go): `ovb-launch enter` pins pid 1 with a
+ * pidfd, checks its start time, joins its namespaces through that pidfd and forks
+ * into the pid namespace, so the command is a process of the subhost. No command:
+ * the subhost's shell (/bin/bash, else /bin/sh).
  */
-export function enterArgv(pid1: number, command: string[]): string[] {
-  return ['nsenter', '-t', String(pid1), '-m', '-u', '-i', '-n', '-p', '-T', '-r', '-w', ...command];
+export function enterArgv(launcher: string, pid1: ProcessId, command: string[]): string[] {
+  return [launcher, 'enter', String(pid1.pid), String(pid1.start), '--', ...command];
 }
 
 /**
  * Run a command (default: the subhost's shell) inside a running subhost and
- * resolve with its exit status (128+N when killed by signal N).
+ * resolve with its exit status (128+N when killed by signal N). PROCESS_CHANGED
+ * when pid 1 of the record is not that process any more (nothing was entered).
  */
 export async function enter(name: string, command: string[] = [], options: EnterOptions = {}): Promise<number> {
   requireRoot('overlay-go');
   const pid1 = runningPid1(name, options);
-  const argv = enterArgv(pid1, command.length ? command : [subhostShell(pid1)]);
+  const argv = enterArgv(findNative().launcher, pid1, command);
   const env: Record<string, string> = {
     PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', SHELL: '/bin/sh',
     ...(process.env.TERM ? { TERM: process.env.TERM } : {}), ...options.env,
   };
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: options.stdio ?? 'inherit', env });
+  const stdio = options.stdio ?? 'inherit';
+  const std: StdioOptions = typeof stdio === 'string' ? [stdio, stdio, stdio] : stdio.slice(0, 3);
+  // fd 3: ovb-launch's own `fail` line (closed before the command runs), so a refusal is told
+  // apart from the command's exit status.
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: [...std, 'pipe'], env });
+  let status = '';
+  child.stdio[3]?.on('data', (b: Buffer) => { status += b.toString(); });
+  const statusDone = new Promise<void>((resolve) => {
+    if (!child.stdio[3]) resolve();
+    child.stdio[3]?.once('close', () => resolve());
+  });
   // The terminal's ^C belongs to the command inside, not to us.
   const ignore = () => {};
   process.on('SIGINT', ignore);
   process.on('SIGQUIT', ignore);
   try {
-    return await new Promise<number>((resolve, reject) => {
+    const code = await new Promise<number>((resolve, reject) => {
       child.once('error', reject);
-      child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] ?? 0 : 0)));
+      child.once('exit', (c, signal) => resolve(c ?? 128 + (signal ? constants.signals[signal] ?? 0 : 0)));
     });
+    await statusDone;
+    const refused = pinnedHelperError(status, 'enter', name);
+    if (refused) throw refused;
+    return code;
   } finally {
     process.off('SIGINT', ignore);
     process.off('SIGQUIT', ignore);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { OverlayBootError } from '../errors.js';
-import { processAgeSeconds } from '../subhost/process.js';
+import { processAgeSeconds, type ProcessId } from '../subhost/process.js';
 import { DEFAULT_STATE_DIR, listStateRecords, liveness, readStateRecord, statePath, type CableRecord, type Liveness, type StateRecord } from '../subhost/state.js';
 
 /**
@@ -85,9 +85,12 @@ export function status(name: string, options: ListOptions = {}): SubhostStatus {
   return toStatus(record);
 }
 
-/** Host pid of pid 1 of a running subhost; NOT_RUNNING otherwise (share, enter). */
-export function runningPid1(name: string, options: ListOptions = {}): number {
-  const s = status(name, options);
-  if (s.state !== 'running' || !s.pid1) throw new OverlayBootError('NOT_RUNNING', `${name} is not running`, { name });
-  return s.pid1;
+/**
+ * Pid 1 of a running subhost as the host sees it, with its start time, which
+ * ovb-launch checks again after pinning it with a pidfd (share, enter); NOT_RUNNING otherwise.
+ */
+export function runningPid1(name: string, options: ListOptions = {}): ProcessId {
+  const record = readStateRecord(statePath(name, options.stateDir ?? DEFAULT_STATE_DIR));
+  if (!record?.pid1 || liveness(record) !== 'running') throw new OverlayBootError('NOT_RUNNING', `${name} is not running`, { name });
+  return record.pid1;
 }

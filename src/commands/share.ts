@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { runCommand } from '../host/run.js';
 import { OverlayBootError } from '../errors.js';
-import { findNative } from '../subhost/native.js';
-import { parseStatusLine } from '../subhost/launch.js';
+import { findNative, pinnedHelperError } from '../subhost/native.js';
+import type { ProcessId } from '../subhost/process.js';
 import { requireRoot } from './preflight.js';
 import { runningPid1, type ListOptions } from './list.js';
 
@@ -17,12 +17,13 @@ export interface ShareResult {
   subhostPath: string;
 }
 
-async function runShareHelper(args: string[], name: string): Promise<void> {
+/** ovb-launch share|unshare: pid 1 pinned by pidfd and start time, the path resolved inside its root. */
+async function runShareHelper(what: 'share' | 'unshare', pid1: ProcessId, paths: string[], name: string): Promise<void> {
+  const args = [what, String(pid1.pid), String(pid1.start), ...paths];
   const r = await runCommand(findNative().launcher, args, { timeoutMs: 10000 });
   if (r.code !== 0) {
-    const st = parseStatusLine(r.stderr.split('\n').find((l) => l.startsWith('fail ')) ?? '');
-    const msg = st?.kind === 'fail' ? st.message : r.stderr.trim() || `exit ${r.code}`;
-    throw new OverlayBootError('STEP_FAILED', `${args[0]} into ${name}: ${msg}`, { name, step: args[0] });
+    throw pinnedHelperError(r.stderr, `${what} into`, name)
+      ?? new OverlayBootError('STEP_FAILED', `${what} into ${name}: ${r.stderr.trim() || `exit ${r.code}`}`, { name, step: what });
   }
 }
 
@@ -38,7 +39,7 @@ export async function share(hostPath: string, name: string, options: ShareOption
     throw new OverlayBootError('USAGE', `the subhost path must be absolute and not /: ${subhostPath}`, { name, found: subhostPath });
   }
   const pid1 = runningPid1(name, options);
-  await runShareHelper(['share', String(pid1), abs, subhostPath], name);
+  await runShareHelper('share', pid1, [abs, subhostPath], name);
   return { name, hostPath: abs, subhostPath };
 }
 
@@ -46,5 +47,5 @@ export async function share(hostPath: string, name: string, options: ShareOption
 export async function unshare(name: string, subhostPath: string, options: ListOptions = {}): Promise<void> {
   requireRoot('overlay-share');
   const pid1 = runningPid1(name, options);
-  await runShareHelper(['unshare', String(pid1), path.posix.normalize(path.resolve(subhostPath))], name);
+  await runShareHelper('unshare', pid1, [path.posix.normalize(path.resolve(subhostPath))], name);
 }

@@ -2,13 +2,14 @@ import path from 'node:path';
 import { readConfig, type ReadConfigOptions } from '../config/index.js';
 import { OverlayBootError } from '../errors.js';
 import { existsSync } from 'node:fs';
-import { findCgroup2Root } from '../host/cgroup.js';
-import { linkExists, netnsExists } from '../host/links.js';
+import { linkExists, mountPoints, netnsExists } from '../host/links.js';
+import { hostUndo } from '../plan/execute.js';
 import type { NativeOp } from '../plan/types.js';
 import { runTeardown } from '../subhost/launch.js';
-import { findNative } from '../subhost/native.js';
+import { findNative, signalPinned } from '../subhost/native.js';
 import { isAlive } from '../subhost/process.js';
 import { DEFAULT_STATE_DIR, liveness, readStateRecord, removeOrphanTemps, removeStateRecord, statePath, type StateRecord } from '../subhost/state.js';
+import { planBoot } from './boot.js';
 import { requireRoot } from './preflight.js';
 
 export interface StopOptions extends Omit<ReadConfigOptions, 'action'> {
@@ -24,7 +25,10 @@ export interface StopOptions extends Omit<ReadConfigOptions, 'action'> {
   stateDir?: string;
   /** Milliseconds to wait for a boot in progress before giving up with LOCKED. Default 130000. */
   bootWaitMs?: number;
-  /** Extra teardown ops for left-overs when the subhost is not running (stop() adds its cables). */
+  /**
+   * Teardown ops for left-overs when the subhost is not running and has no record: stop()
+   * gives the undo of its plan's host steps. Default: delete the network namespace NAME.
+   */
   leftovers?: NativeOp[];
 }
 
@@ -67,10 +71,10 @@ async function waitGone(record: StateRecord, ms: number): Promise<boolean> {
 export async function stop(configPath: string, options: StopOptions = {}): Promise<StopResult> {
   requireRoot('overlay-stop');
   const config = await readConfig(configPath, { ...options, action: 'overlay-stop' });
-  // Without a state record, the config still tells which cable ends and cgroup would be this subhost's.
-  const leftovers: NativeOp[] = config.cables.map((c) => ({ op: 'del-link', args: [c.hostIf] }));
-  const cgroupRoot = findCgroup2Root();
-  if (cgroupRoot) leftovers.push({ op: 'rmdir', args: [path.join(cgroupRoot, config.name), '1000'] });
+  // Without a state record, the boot plan of the config still tells what would be this
+  // subhost's on the host (namespace, cable ends, cgroup): its host steps' undo cleans them.
+  const plan = await planBoot(config, { stateDir: options.stateDir ?? DEFAULT_STATE_DIR, reaperPath: findNative().reaper, runInit: false });
+  const leftovers = hostUndo(plan);
   return stopByName(config.name, { ...options, leftovers, timeoutSeconds: options.timeoutSeconds ?? config.stopTimeout });
 }
 
@@ -101,23 +105,20 @@ export async function stopByName(name: string, options: StopOptions = {}): Promi
   const failedServices: string[] = [];
   const pid1 = record.pid1!;
   let killed = false;
-  if (isAlive(pid1)) {
-    try { process.kill(pid1.pid, 'SIGTERM'); } catch { /* gone */ }
-  }
+  // Signals go through pidfds (ovb-launch kill): never to a process that merely took the pid over.
+  if (isAlive(pid1)) await signalPinned(native.launcher, pid1, 'SIGTERM');
   // The reaper's own grace limit, plus a margin for it to KILL and for the monitor's teardown.
   const timeoutMs = (options.timeoutSeconds ?? 10) * 1000 + STOP_MARGIN_MS;
   if (!(await waitGone(record, timeoutMs))) {
     killed = true;
-    if (isAlive(pid1)) {
-      try { process.kill(pid1.pid, 'SIGKILL'); } catch { /* gone */ }
-    }
+    if (isAlive(pid1)) await signalPinned(native.launcher, pid1, 'SIGKILL');
     if (!(await waitGone(record, 5000))) {
       if (isAlive(pid1)) {
         throw new OverlayBootError('STOP_FAILED', `${name}: pid 1 (${pid1.pid}) survived SIGKILL`, { name });
       }
       // Pid 1 is gone but the monitor hangs: end it and do its teardown here.
       if (record.monitor && isAlive(record.monitor)) {
-        try { process.kill(record.monitor.pid, 'SIGKILL'); } catch { /* gone */ }
+        await signalPinned(native.launcher, record.monitor, 'SIGKILL');
         await waitGone(record, 2000);
       }
     }
@@ -128,17 +129,28 @@ export async function stopByName(name: string, options: StopOptions = {}): Promi
 }
 
 async function cleanLeftovers(name: string, record: StateRecord | undefined, launcher: string, file: string,
-  leftovers: NativeOp[] = []): Promise<void> {
+  leftovers: NativeOp[] = [{ op: 'del-netns', args: [name] }]): Promise<void> {
   removeOrphanTemps(name, path.dirname(file));
   if (record) {
     await runTeardown(launcher, record.teardown, 'ignore', process.env);
     removeStateRecord(file);
   } else {
-    // SPEC: overlay-stop of a stopped subhost deletes a left-over network namespace (and we its cable ends).
-    const ops = [...leftovers.filter((o) => o.op !== 'del-link' || linkExists(o.args[0]!)), ...(netnsExists(name) ? [{ op: 'del-netns', args: [name] }] : [])];
-    if (ops.some((o) => o.op !== 'rmdir') || ops.some((o) => o.op === 'rmdir' && existsSync(o.args[0]!))) {
-      await runTeardown(launcher, ops, 'ignore', process.env);
-    }
+    // SPEC: overlay-stop of a stopped subhost deletes a left-over network namespace (and we its
+    // cable ends and cgroup). A teardown process only when one of them is there.
+    const ops = leftovers.filter(isLeftOver);
+    if (ops.length) await runTeardown(launcher, ops, 'ignore', process.env);
+  }
+}
+
+/** Whether what a teardown op removes is there. */
+function isLeftOver(o: NativeOp): boolean {
+  const [arg = ''] = o.args;
+  switch (o.op) {
+    case 'del-netns': return netnsExists(arg);
+    case 'del-link': return linkExists(arg);
+    case 'rmdir': case 'unlink': return existsSync(arg);
+    case 'umount': return mountPoints().has(arg);
+    default: return false;
   }
 }
 

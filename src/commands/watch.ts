@@ -145,7 +145,7 @@ function addToReport(report: ReconcileReport, events: WatchEvent[]): void {
 
 function checkDir(dir: string): string {
   const abs = path.resolve(dir);
-  let ok = false;
+  let ok: boolean;
   try {
     ok = statSync(abs).isDirectory();
   } catch {

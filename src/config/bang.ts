@@ -4,6 +4,12 @@ import { configError } from './where.js';
 /** How long a `!` command may run before its whole process group is killed. */
 export const DEFAULT_BANG_TIMEOUT_MS = 10_000;
 
+/**
+ * The environment variable naming the file a `!` command appends each mount point it
+ * makes to, so a boot knows exactly which mounts are its own (overlay-boot.conf(5)).
+ */
+export const MOUNTS_ENV = 'OVERLAY_BOOT_MOUNTS';
+
 /** A `!` value is a command line; every other value is taken literally. */
 export function isBangValue(value: string): boolean {
   return value.startsWith('!');
@@ -18,6 +24,11 @@ export interface BangOptions {
   action: string;
   /** Environment the command starts from; `ACTION` and `CONFIG` are added to it. */
   env: NodeJS.ProcessEnv;
+  /**
+   * A private file the command may append the mount points it makes to, one absolute
+   * path a line, given to it as {@link MOUNTS_ENV} (overlay-diskfile does).
+   */
+  mountsFile?: string;
   /** Milliseconds before the command's process group is killed. */
   timeoutMs: number;
   /** Where the value came from, for error messages. */
@@ -33,9 +44,13 @@ export async function evaluateBang(value: string, options: BangOptions): Promise
   const command = value.slice(1);
   // Loaded only when a config has a '!' value: execa takes ~80 ms to import.
   const { execa } = await import('execa');
+  const env: NodeJS.ProcessEnv = { ...options.env, ACTION: options.action, CONFIG: options.configFile };
+  // Never an inherited one: only the file of this read may collect this read's mounts.
+  delete env[MOUNTS_ENV];
+  if (options.mountsFile !== undefined) env[MOUNTS_ENV] = options.mountsFile;
   const run = execa('/bin/sh', ['-c', command], {
     cwd: options.cwd,
-    env: { ...options.env, ACTION: options.action, CONFIG: options.configFile },
+    env,
     extendEnv: false,
     stdin: 'ignore',
     // Its own process group, so a timeout also kills what the command started:

@@ -5,6 +5,7 @@ import type { Assignment, Cable, KnownVariable, Origin, Share, SubhostConfig, Wa
 import { readConfigFile, parseConfigText, REPEATABLE_VARIABLES } from './parse.js';
 import { checkConfigSafety } from './safety.js';
 import { evaluateBang, isBangValue, DEFAULT_BANG_TIMEOUT_MS } from './bang.js';
+import { watchBangMounts, type MountWatch } from './bang-mounts.js';
 import { parseCables } from './cables.js';
 import {
   checkName, parseRamSize, parseRun, parseStart, parseStopTimeout,
@@ -37,6 +38,12 @@ export interface ReadConfigOptions {
    * values as root. Default: `true`.
    */
   checkOwnership?: boolean;
+  /**
+   * Called once the `!` values have run, also when the read then fails, with the host
+   * mounts they made (deepest first): those reported in OVERLAY_BOOT_MOUNTS, and, as a
+   * fallback, new mounts within the config's own directories. The caller owns them.
+   */
+  onMounts?: (mountPoints: string[]) => void;
 }
 
 /** Variables evaluated in the starting directory rather than in BASE (SPEC "`!` values"). */
@@ -65,6 +72,7 @@ class ConfigReader {
   private readonly values = new Map<KnownVariable, string>();
   private readonly origins: Partial<Record<KnownVariable, Origin>> = {};
   private base: string | undefined;
+  private mountWatch: MountWatch | undefined;
 
   constructor(
     private readonly file: string,
@@ -79,7 +87,12 @@ class ConfigReader {
   }
 
   async read(): Promise<SubhostConfig> {
-    await this.evaluateAll();
+    if (this.assignments.some((a) => isBangValue(a.value))) this.mountWatch = watchBangMounts();
+    try {
+      await this.evaluateAll();
+    } finally {
+      this.reportMounts();
+    }
     const name = this.check('NAME', (v, w) => checkName(v, w)) ?? this.values.get('NAME') ?? '';
     const cables = this.cables(name);
     const start = this.check('START', (v, w) => parseStart(v, w)) ?? [];
@@ -156,12 +169,25 @@ class ConfigReader {
         configFile: this.file,
         action: this.options.action ?? 'overlay-boot',
         env: this.options.env ?? process.env,
+        mountsFile: this.mountWatch?.file,
         timeoutMs: this.options.bangTimeoutMs ?? DEFAULT_BANG_TIMEOUT_MS,
         where: this.where(variable, a.line),
       }),
     );
     if (value === undefined) this.values.delete(variable);
     else this.values.set(variable, value);
+  }
+
+  private reportMounts(): void {
+    if (!this.mountWatch) return;
+    const base = this.base;
+    const paths = base === undefined ? []
+      : (['LIVE', 'UPPER', 'WORK', 'LOWER'] as const).flatMap((v) => {
+        const value = this.values.get(v);
+        return value === undefined ? [] : [path.resolve(base, value)];
+      });
+    const mounts = this.mountWatch.finish({ configDir: path.dirname(this.file), base, paths });
+    this.options.onMounts?.(mounts);
   }
 
   private async resolveBase(): Promise<void> {
@@ -175,7 +201,7 @@ class ConfigReader {
     }
     const lexical = path.resolve(path.dirname(this.file), value);
     const real = await realpath(lexical).catch(() => undefined);
-    const isDir = real !== undefined && (await stat(real)).isDirectory();
+    const isDir = real !== undefined && (await stat(real).then((s) => s.isDirectory(), () => false));
     if (!isDir) {
       this.errors.push(
         configError('CONFIG_BAD_PATH', `${lexical} ${real === undefined ? 'does not exist' : 'is not a directory'}`, where, {

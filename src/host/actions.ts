@@ -1,8 +1,10 @@
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runCommand } from './run.js';
 import { OverlayBootError } from '../errors.js';
 import type { HostAction } from '../plan/types.js';
+import type { ProcessId } from '../subhost/process.js';
+import { writeFastStopEntry } from '../subhost/state.js';
 
 export interface HostActionContext {
   env: Record<string, string>;
@@ -10,14 +12,14 @@ export interface HostActionContext {
   createState: (file: string) => void;
   /** Milliseconds an external command may run. */
   timeoutMs: number;
+  /** The running subhost's processes, for the actions of `when: 'running'` steps. */
+  running?: { monitor: ProcessId; pid1: ProcessId };
 }
 
-/** What a host action left that only a failed boot removes again. */
+/** What a host action found out that the rest of the boot needs. */
 export interface HostActionResult {
   /** The upper directory printed by the UPPER program. */
   upper?: string;
-  /** A file this action created (removed again if the boot fails). */
-  createdFile?: string;
 }
 
 const IFUP = ['/sbin/ifup', '/usr/sbin/ifup'];
@@ -49,25 +51,22 @@ export async function runHostAction(action: HostAction, ctx: HostActionContext):
     case 'cgroup':
       createCgroup(action.path);
       return {};
-    case 'write-if-missing': {
-      mkdirSync(path.dirname(action.path), { recursive: true, mode: 0o755 });
-      let fd: number;
-      try {
-        fd = openSync(action.path, 'wx', 0o644);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return {};
-        throw e;
-      }
-      try {
-        writeSync(fd, action.content);
-      } finally {
-        closeSync(fd);
-      }
-      return { createdFile: action.path };
-    }
     case 'upper-setup':
       return { upper: await runUpperSetup(action.program, ctx) };
+    case 'pidfile':
+      writeFileSync(action.path, `${running(action, ctx).monitor.pid}\n`);
+      return {};
+    case 'fast-stop': {
+      const { monitor, pid1 } = running(action, ctx);
+      writeFastStopEntry(action.path, { config: realpathSync(action.config), name: action.name, pid1, monitor, stopTimeout: action.stopTimeout });
+      return {};
+    }
   }
+}
+
+function running(action: HostAction, ctx: HostActionContext): { monitor: ProcessId; pid1: ProcessId } {
+  if (!ctx.running) throw new OverlayBootError('INTERNAL', `host action ${action.kind} needs the running subhost`);
+  return ctx.running;
 }
 
 function createCgroup(dir: string): void {

@@ -11,6 +11,7 @@
  * wrapper runs the full overlay-stop, which handles every case.
  */
 #define _GNU_SOURCE
+#include "sys.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -25,44 +26,6 @@
 #include <unistd.h>
 
 #define FALLBACK 100
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-
-/* Field 22 of /proc/PID/stat, or -1. */
-static long long start_time(long long pid)
-{
-	char p[64], s[1024];
-	struct buf b = BUF_INIT(p);
-	b_str(&b, "/proc/");
-	b_num(&b, pid);
-	b_str(&b, "/stat");
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, s, sizeof(s) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	s[n] = 0;
-	char *c = strrchr(s, ')');
-	if (!c || c[1] != ' ')
-		return -1;
-	c += 2;
-	if (*c == 'Z')
-		return -1;
-	for (int field = 3; field < 22; field++) {
-		c = strchr(c, ' ');
-		if (!c)
-			return -1;
-		c++;
-	}
-	unsigned long long v;
-	char *e = strchr(c, ' ');
-	if (e)
-		*e = 0;
-	return parse_num(c, 10, &v) ? -1 : (long long)v;
-}
 
 struct entry {
 	char *f[7]; /* conf, name, pid1, pid1 start, monitor, monitor start, timeout */
@@ -97,7 +60,7 @@ static int find(const char *dir, const char *conf, struct entry *e, char *buf, s
 			continue;
 		ssize_t n = read(fd, buf, cap - 1);
 		close(fd);
-		if (n <= 0)
+		if (n <= 0 || (size_t)n == cap - 1) /* empty, or longer than any line we write: not ours */
 			continue;
 		buf[n] = 0;
 		if (split(buf, e) == 0 && !strcmp(e->f[0], conf))
@@ -154,25 +117,24 @@ int fast_stop_main(int argc, char **argv)
 	if (parse_num(e.f[2], 10, &pid1) || parse_num(e.f[3], 10, &s1) || parse_num(e.f[4], 10, &mon) ||
 	    parse_num(e.f[5], 10, &sm) || parse_num(e.f[6], 10, &to))
 		return FALLBACK;
-	if (start_time((long long)pid1) != (long long)s1 || start_time((long long)mon) != (long long)sm)
+	/* both pinned: a pid reused since the line was written is never signalled */
+	int p1fd = pin_process((long long)pid1, (long long)s1);
+	if (p1fd < 0)
 		return FALLBACK;
-	int pfd = (int)syscall(SYS_pidfd_open, (pid_t)mon, 0);
+	int pfd = pin_process((long long)mon, (long long)sm);
 	if (pfd < 0)
-		return FALLBACK;
-	/* the pidfd is of the very monitor we checked: its start time again, now that it is pinned */
-	if (start_time((long long)mon) != (long long)sm)
 		return FALLBACK;
 	if (timeout < 0)
 		timeout = (long long)to;
-	if (kill((pid_t)pid1, SIGTERM) < 0 && errno != ESRCH)
+	if (ovb_pidfd_kill(p1fd, SIGTERM) < 0 && errno != ESRCH)
 		return FALLBACK;
 	/* the reaper's grace period, then a margin for its KILL and the monitor's teardown */
 	if (!wait_fd(pfd, timeout * 1000 + 3000)) {
-		if (start_time((long long)pid1) == (long long)s1)
-			kill((pid_t)pid1, SIGKILL);
+		ovb_pidfd_kill(p1fd, SIGKILL);
 		if (!wait_fd(pfd, 5000))
 			return FALLBACK;
 	}
+	close(p1fd);
 	close(pfd);
 	/* the monitor removes the record last: if it is still there, let the full stop finish */
 	char rec[PATH_MAX];
@@ -181,7 +143,7 @@ int fast_stop_main(int argc, char **argv)
 	b_chr(&b, '/');
 	b_str(&b, e.f[1]);
 	b_str(&b, ".json");
-	if (access(rec, F_OK) == 0)
+	if (b.over || access(rec, F_OK) == 0)
 		return FALLBACK;
 	if (!quiet) {
 		char m[128];

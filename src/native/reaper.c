@@ -130,7 +130,7 @@ static void write_report(void)
 	static const char *const phases[] = { "starting", "running", "stopping" };
 	if (self != 1 || !report_buf)
 		return;
-	struct buf b = { report_buf, 0, report_cap };
+	struct buf b = { report_buf, 0, report_cap, 0 };
 	b_str(&b, "{\"name\":");
 	json_str(&b, name);
 	b_str(&b, ",\"phase\":\"");
@@ -161,6 +161,8 @@ static void write_report(void)
 		b_chr(&b, '}');
 	}
 	b_str(&b, "]}\n");
+	if (b.over) /* sized for the worst case; a cut report would not parse: keep the last one */
+		return;
 	int fd = open(REPORT_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		return;

@@ -11,8 +11,10 @@ void b_mem(struct buf *b, const char *s, size_t n)
 	if (b->cap == 0)
 		return;
 	size_t room = b->cap - 1 - b->len;
-	if (n > room)
+	if (n > room) {
 		n = room;
+		b->over = 1;
+	}
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 	b->p[b->len] = 0;

@@ -3,12 +3,16 @@
 #define OVB_UTIL_H
 #include <stddef.h>
 
-/* A bounded string builder: appends silently stop at the capacity (always NUL-terminated). */
+/*
+ * A bounded string builder: appends stop at the capacity (always NUL-terminated) and
+ * set `over`; a message may be cut, a path or a record must check `over` and fail.
+ */
 struct buf {
 	char *p;
 	size_t len, cap;
+	int over;
 };
-#define BUF_INIT(arr) { (arr), 0, sizeof(arr) }
+#define BUF_INIT(arr) { (arr), 0, sizeof(arr), 0 }
 
 void b_mem(struct buf *b, const char *s, size_t n);
 void b_str(struct buf *b, const char *s);

@@ -4,7 +4,8 @@ import { OverlayBootError } from '../errors.js';
 import { cableActions, cableUndo, describeCable } from '../host/cables.js';
 import { devOps, devptsOps, nativeOp as op, runOps, sysfsOps } from '../rootfs/devices.js';
 import { builtinInitScript, stopCommands } from '../subhost/init-script.js';
-import type { BootPlan, PlanStep } from './types.js';
+import { mapOpArgs } from './program.js';
+import type { BootPlan, NativeOp, PlanStep } from './types.js';
 
 /** Stands for the directory the UPPER program prints, until boot runs it. */
 export const UPPER_PLACEHOLDER = '<output of UPPER program>';
@@ -64,15 +65,8 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
   step({
     id: 'state', title: `create runtime state record ${statePath} (the lock on NAME ${name})`, place: 'host',
     host: [{ kind: 'state-record', path: statePath }],
-    undo: [op('unlink', statePath.replace(/\.json$/, '.stop')), op('unlink', statePath)], undoTitle: `remove ${statePath}`,
+    undo: [op('unlink', statePath)], undoTitle: `remove ${statePath}`,
   });
-
-  if (options.pidFile) {
-    step({
-      id: 'pidfile', title: `write the monitor's pid to ${options.pidFile} once the subhost is up`, place: 'host',
-      undo: [op('unlink', options.pidFile)], undoTitle: `remove ${options.pidFile}`,
-    });
-  }
 
   if (config.upperProgram) {
     step({
@@ -123,29 +117,32 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
       });
     } else {
       const file = path.join(upper, 'etc/network/interfaces');
+      // Written by ovb-launch inside UPPER's root (a link the subhost left there stays inside it);
+      // the monitor removes the file again, inside that root, when the boot does not succeed.
       step({
-        id: 'premount', title: `built-in premount: write ${file} unless it exists`, place: 'host',
-        host: [{ kind: 'write-if-missing', path: file, content: defaultInterfaces(config) }],
-        undoTitle: 'removed only if the boot fails',
+        id: 'premount', title: `built-in premount: write ${file} unless it exists`, place: 'mount-namespace',
+        native: [op('root', upper), op('write-if-missing', file, '0644', defaultInterfaces(config))],
+        undoTitle: `remove ${file} if this boot wrote it, only when the boot fails`,
       });
     }
   }
 
+  // From here on every path below LIVE is resolved inside it (`root`): the subhost may have left links there.
   if (config.rootVariant === 'overlay') {
     const data = `lowerdir=${config.lower},upperdir=${upper},workdir=${config.work}`;
     step({
       id: 'mount-root', title: `mount overlay on ${live} (${data})`, place: 'mount-namespace', ...origin('LIVE'),
-      native: [op('mount', 'overlay', live, 'overlay', '', data)],
+      native: [op('mount', 'overlay', live, 'overlay', '', data), op('root', live)],
     });
   } else if (config.rootVariant === 'bind') {
     step({
       id: 'mount-root', title: `bind-mount UPPER ${upper} on ${live}`, place: 'mount-namespace', ...origin('UPPER'),
-      native: [op('mount', upper, live, '', 'bind,rec', '')],
+      native: [op('mount', upper, live, '', 'bind,rec', ''), op('root', live)],
     });
   } else {
     step({
       id: 'mount-root', title: `use ${live} as it is (LIVE equals LOWER: a premounted root)`,
-      place: 'mount-namespace', ...origin('LIVE'),
+      place: 'mount-namespace', ...origin('LIVE'), native: [op('root', live)],
     });
   }
 
@@ -214,6 +211,22 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
     ],
   });
 
+  // Host files that need the running subhost's pids: written after START returned, removed when it ends.
+  const fastStop = statePath.replace(/\.json$/, '.stop');
+  step({
+    id: 'fast-stop', title: `write the fast-stop line ${fastStop} (overlay-stop without Node.js) once the subhost is up`,
+    place: 'host', when: 'running',
+    host: [{ kind: 'fast-stop', path: fastStop, config: config.file, name, stopTimeout: config.stopTimeout }],
+    undo: [op('unlink', fastStop)], undoTitle: `remove ${fastStop}`,
+  });
+  if (options.pidFile) {
+    step({
+      id: 'pidfile', title: `write the monitor's pid to ${options.pidFile} once the subhost is up`, place: 'host', when: 'running',
+      host: [{ kind: 'pidfile', path: options.pidFile }],
+      undo: [op('unlink', options.pidFile)], undoTitle: `remove ${options.pidFile}`,
+    });
+  }
+
   return { name, configFile: config.file, log: config.log, steps, initScript, env };
 }
 
@@ -242,14 +255,16 @@ function checkOverlayPaths(config: SubhostConfig, upper: string): void {
 /** Replace the UPPER placeholder once the UPPER program has printed the real path. */
 export function resolveUpper(plan: BootPlan, upper: string): BootPlan {
   const fix = (s: string) => s.split(UPPER_PLACEHOLDER).join(upper);
+  const fixOps = (ops: NativeOp[]) => ops.map((o) => mapOpArgs(o, fix));
   return {
     ...plan,
     env: Object.fromEntries(Object.entries(plan.env).map(([k, v]) => [k, fix(v)])),
     steps: plan.steps.map((s) => ({
       ...s,
       title: fix(s.title),
-      host: s.host.map((h) => (h.kind === 'write-if-missing' ? { ...h, path: fix(h.path) } : h)),
-      native: s.native.map((o) => ({ op: o.op, args: o.args.map(fix) })),
+      undoTitle: fix(s.undoTitle),
+      native: fixOps(s.native),
+      undo: fixOps(s.undo),
     })),
   };
 }

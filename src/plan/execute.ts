@@ -1,8 +1,7 @@
-import { unlinkSync } from 'node:fs';
 import { OverlayBootError, isOverlayBootError } from '../errors.js';
 import { runHostAction, type HostActionContext } from '../host/actions.js';
 import { launchSubhost, runTeardown, type LaunchStatus } from '../subhost/launch.js';
-import type { ProcessId } from '../subhost/process.js';
+import { processId, type ProcessId } from '../subhost/process.js';
 import { resolveUpper } from './build.js';
 import type { BootEventListener } from './events.js';
 import type { BootPlan, NativeOp, PlanStep } from './types.js';
@@ -38,12 +37,25 @@ export interface ExecuteResult {
   stepTimes: Record<string, number>;
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
+
 /** The teardown program for a set of done steps: their undos, last step first. */
 export function teardownProgram(steps: PlanStep[], name: string): NativeOp[] {
   const ops: NativeOp[] = [{ op: 'name', args: [name] }];
   for (const s of [...steps].reverse()) ops.push(...s.undo);
   ops.push({ op: 'log', args: [`Exited ${name}`] });
   return ops;
+}
+
+/**
+ * What undoes the host steps of a plan, last step first: the left-over cleanup of a
+ * subhost that is not running and has no state record. Without the UPPER program's
+ * teardown: a program of the config is run only for a boot that set it up (its record).
+ */
+export function hostUndo(plan: BootPlan): NativeOp[] {
+  return [...plan.steps].reverse()
+    .filter((s) => s.place === 'host' && !s.host.some((h) => h.kind === 'upper-setup'))
+    .flatMap((s) => s.undo);
 }
 
 /**
@@ -61,25 +73,15 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
     createState: (file) => options.createState(file, teardownProgram(plan.steps, plan.name)),
   };
   const done: PlanStep[] = [];
-  const createdFiles: string[] = [];
   const stepTimes: Record<string, number> = {};
 
-  // Files written only for this boot (the built-in premount's) go when the boot fails.
-  const removeCreatedFiles = () => {
-    for (const f of createdFiles.splice(0).reverse()) {
-      try { unlinkSync(f); } catch { /* already gone */ }
-    }
-  };
   const rollback = async () => {
     emit({ type: 'rollback', steps: done.map((s) => s.id).reverse() });
-    removeCreatedFiles();
     if (done.length) await runTeardown(options.launcher, teardownProgram(done, plan.name), options.logFd, env);
   };
 
-  // By index: the UPPER program's output rewrites the later steps of `plan` as we go.
-  for (let i = 0; i < plan.steps.length; i++) {
-    const step = plan.steps[i]!;
-    if (!step.host.length && step.place !== 'host') continue;
+  /** Run the host actions of one step; on failure undo the boot with `undoAll` and throw the step's error. */
+  const runHostStep = async (step: PlanStep, undoAll: () => Promise<void>) => {
     emit({ type: 'step-start', step: step.id, title: step.title });
     const t0 = performance.now();
     // Undos are idempotent, so a step that fails half-way is undone as a whole: counted as done
@@ -90,7 +92,6 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
     try {
       for (const action of step.host) {
         const r = await runHostAction(action, ctx);
-        if (r.createdFile) createdFiles.push(r.createdFile);
         if (r.upper) {
           plan = resolveUpper(plan, r.upper);
           Object.assign(env, plan.env);
@@ -102,11 +103,18 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
     } catch (cause) {
       const ms = performance.now() - t0;
       emit({ type: 'step-failed', step: step.id, title: step.title, durationMs: ms, error: String((cause as Error).message) });
-      await rollback();
+      await undoAll();
       throw stepError(plan, step, cause);
     }
     stepTimes[step.id] = performance.now() - t0;
     emit({ type: 'step-done', step: step.id, title: step.title, durationMs: stepTimes[step.id]! });
+  };
+
+  // By index: the UPPER program's output rewrites the later steps of `plan` as we go.
+  for (let i = 0; i < plan.steps.length; i++) {
+    const step = plan.steps[i]!;
+    if (step.when === 'running' || (!step.host.length && step.place !== 'host')) continue;
+    await runHostStep(step, rollback);
   }
 
   // Native steps: ownership of the teardown passes to the monitor now.
@@ -123,7 +131,18 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
   }
   const teardown = teardownProgram(plan.steps, plan.name);
   const handle = launchSubhost(options.launcher, native, teardown, options.logFd, env);
-  options.onProgress({ monitor: handle.monitor, teardown });
+  // A record that cannot be written (a full state directory) ends the boot like a failed step.
+  let progressError: unknown;
+  const progress = (p: Parameters<ExecuteOptions['onProgress']>[0]) => {
+    try {
+      options.onProgress(p);
+      return true;
+    } catch (e) {
+      progressError = e;
+      return false;
+    }
+  };
+  const launched = progress({ monitor: handle.monitor, teardown });
   const byId = new Map(plan.steps.map((s) => [s.id, s]));
   let current: { id: string; usec: number } | undefined;
   let pid1: number | undefined;
@@ -140,14 +159,14 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
     stepTimes[current.id] = ms;
     emit({ type: 'step-done', step: current.id, title: s?.title ?? current.id, durationMs: ms });
   };
-  for await (const st of handle.statuses) {
+  for await (const st of launched ? handle.statuses : []) {
     if (st.kind === 'step') {
       finishStep(st.usec);
       current = { id: st.step, usec: st.usec };
       emit({ type: 'step-start', step: st.step, title: byId.get(st.step)?.title ?? st.step });
     } else if (st.kind === 'pid1') {
       pid1 = st.pid;
-      options.onProgress({ monitor: handle.monitor, pid1, teardown });
+      if (!progress({ monitor: handle.monitor, pid1, teardown })) break;
     } else if (st.kind === 'fail') {
       failure = st;
       break;
@@ -162,12 +181,25 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
   }
   clearTimeout(timer);
 
-  if (ready && pid1 !== undefined) {
+  if (ready && pid1 !== undefined && progressError === undefined) {
     if (current) {
       const ms = performance.now() - launchT0;
       emit({ type: 'step-done', step: current.id, title: byId.get(current.id)?.title ?? current.id, durationMs: ms });
     }
-    options.onProgress({ monitor: handle.monitor, pid1, running: true, teardown });
+    const runningPid1 = pid1;
+    // Not yet committed: a failure here ends the subhost (after `ready`, closing the control
+    // pipe alone changes nothing: PROTOCOL.md), and its monitor undoes every step.
+    const abandon = async () => {
+      try { process.kill(runningPid1, 'SIGKILL'); } catch { /* gone */ }
+      handle.abandon();
+      await Promise.race([handle.exited, sleep(30000)]);
+    };
+    if (!progress({ monitor: handle.monitor, pid1, running: true, teardown })) {
+      await abandon();
+      throw stepError(plan, byId.get('state') ?? plan.steps[0]!, progressError);
+    }
+    ctx.running = { monitor: handle.monitor, pid1: processId(pid1) ?? { pid: pid1, start: 0 } };
+    for (const step of plan.steps.filter((s) => s.when === 'running')) await runHostStep(step, abandon);
     if (options.stayAttached) {
       handle.detach(true);
       return { monitor: handle.monitor, pid1, stepTimes, plan, exited: handle.exited };
@@ -178,8 +210,8 @@ export async function executePlan(initial: BootPlan, options: ExecuteOptions): P
 
   // Failed: the monitor tears down; wait for it so the host is clean when we return.
   handle.abandon();
-  await Promise.race([handle.exited, new Promise((r) => setTimeout(r, 30000))]);
-  removeCreatedFiles();
+  await Promise.race([handle.exited, sleep(30000)]);
+  if (progressError !== undefined) throw stepError(plan, byId.get('state') ?? plan.steps[0]!, progressError);
   const stepId = failure?.step ?? current?.id ?? 'init';
   const step = byId.get(stepId);
   if (step) emit({ type: 'step-failed', step: step.id, title: step.title, durationMs: 0, error: failure?.message ?? 'subhost ended' });

@@ -8,7 +8,8 @@ function describeHost(a: HostAction): string {
     case 'ip': return a.commands.map((c) => `ip ${a.netns ? `-n ${a.netns} ` : ''}${c}`).join('; ');
     case 'ifup': return `ifup ${a.iface} || ip link set ${a.iface} up`;
     case 'cgroup': return `mkdir ${a.path}`;
-    case 'write-if-missing': return `write ${a.path} unless it exists`;
+    case 'pidfile': return `write the monitor's pid to ${a.path}`;
+    case 'fast-stop': return `write ${a.path}: real path of ${a.config}, ${a.name}, pid 1 and monitor (pid, start time), STOP_TIMEOUT ${a.stopTimeout}`;
   }
 }
 
@@ -25,6 +26,8 @@ function describeOp(o: NativeOp): string {
       if (a[0] === 'OVB_STOP_TIMEOUT') return `grace period before KILL: ${a[1]} s`;
       return `${a[0]}=${a[1]}`;
     case 'run': return `${a.slice(2).join(' ')}`;
+    case 'root': return `resolve the paths below ${a[0]} inside it (links stay inside)`;
+    case 'write-if-missing': return `write ${a[0]} (mode ${a[1]}) unless it exists`;
     default: return [o.op, ...a].join(' ');
   }
 }
@@ -46,6 +49,7 @@ export function formatPlan(config: SubhostConfig, plan: BootPlan): string {
       if (o.op === 'setenv' && ['OVB_RUN', 'OVB_STOP'].includes(o.args[0]!) && !o.args[1]) continue;
       out.push(`      do: ${describeOp(o)}`);
     }
+    if (s.when === 'running') out.push('      when: the subhost is up (START returned), before the boot commits');
     if (s.undoTitle) out.push(`    undo: ${s.undoTitle}`);
   });
   if (plan.initScript !== undefined) {

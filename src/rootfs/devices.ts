@@ -1,10 +1,10 @@
 import path from 'node:path';
+import { nativeOp as op } from '../plan/program.js';
 import type { NativeOp } from '../plan/types.js';
 
 /** Group id of `tty` on Debian; devpts and the tty nodes use it. */
 export const TTY_GID = 5;
 
-const op = (name: string, ...args: Array<string | number>): NativeOp => ({ op: name, args: args.map(String) });
 
 /**
  * The built-in /dev of a subhost (SPEC boot step 5): a small tmpfs with only the

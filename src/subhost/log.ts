@@ -1,5 +1,32 @@
-import { openSync, closeSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { OverlayBootError } from '../errors.js';
+
+/**
+ * Open LOG for appending (created 0640 when missing) without following a link:
+ * O_NOFOLLOW, and refused (LOG_UNSAFE) unless it is a regular file owned by root.
+ * O_NONBLOCK so that a FIFO put there cannot hang the boot (no effect on a file).
+ */
+export function openLogFile(file: string): number {
+  const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = constants;
+  let fd: number;
+  try {
+    fd = openSync(file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0o640);
+  } catch (cause) {
+    // ELOOP: a link; EISDIR: a directory; ENXIO: a FIFO nobody reads (O_NONBLOCK)
+    const what = { ELOOP: 'a symbolic link', EISDIR: 'a directory', ENXIO: 'not a regular file' }[(cause as NodeJS.ErrnoException).code ?? ''];
+    if (!what) throw cause;
+    throw new OverlayBootError('LOG_UNSAFE', `LOG ${file} is ${what}; it was not opened`,
+      { variable: 'LOG', found: file, expected: 'a regular file owned by root', cause });
+  }
+  const st = fstatSync(fd);
+  if (!st.isFile() || st.uid !== 0) {
+    closeSync(fd);
+    throw new OverlayBootError('LOG_UNSAFE', `LOG ${file} is ${st.isFile() ? `owned by uid ${st.uid}, not root` : 'not a regular file'}; it was not opened`,
+      { variable: 'LOG', found: file, expected: 'a regular file owned by root' });
+  }
+  return fd;
+}
 
 /** The part of a pino logger a boot uses; what openSubhostLog returns. */
 export interface SubhostLog {
@@ -32,12 +59,14 @@ function serializeErr(err: unknown): unknown {
  * The subhost's log at LOG: JSON lines in pino's format (`level`, `time`, the
  * bindings, the fields, `msg`), so pino-pretty reads them. Each line is written
  * synchronously, so that it survives a signal that ends the process right after
- * it; the file is opened per line, so no descriptor outlives the boot. Written
+ * it. With `fd` (from openLogFile) lines go there and LOG is not opened again;
+ * without, LOG is opened per line as openLogFile does, so no descriptor outlives
+ * the boot. Written
  * without pino, whose import costs a command more than the boot's work. The
  * native monitor appends lines of the same shape for the output of hooks and
  * services.
  */
-export function openSubhostLog(file: string, name: string): SubhostLog {
+export function openSubhostLog(file: string, name: string, fd?: number): SubhostLog {
   const bindings = JSON.stringify({ pid: process.pid, hostname: hostname(), subhost: name, source: 'overlay-boot' }).slice(1, -1);
   const write = (level: number, fields: Record<string, unknown>, msg: string): void => {
     let extra = '';
@@ -46,8 +75,12 @@ export function openSubhostLog(file: string, name: string): SubhostLog {
       if (text !== undefined) extra += `,${JSON.stringify(k)}:${text}`;
     }
     const line = `{"level":${level},"time":${Date.now()},${bindings}${extra},"msg":${JSON.stringify(msg)}}\n`;
-    const fd = openSync(file, 'a');
-    try { writeSync(fd, line); } finally { closeSync(fd); }
+    if (fd !== undefined) {
+      writeSync(fd, line);
+      return;
+    }
+    const once = openLogFile(file);
+    try { writeSync(once, line); } finally { closeSync(once); }
   };
   return {
     info: (fields, msg) => write(30, fields, msg),

@@ -51,43 +51,70 @@ export function statePath(name: string, dir = DEFAULT_STATE_DIR): string {
  * exactly one of several simultaneous boots of a NAME go on.
  */
 export function createStateRecord(file: string, record: StateRecord): void {
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
   // Written whole under a private name, then linked into place: link(2) fails
   // if the name exists, and a crash can never leave an empty record behind.
   const tmp = `${file}.${process.pid}.new`;
-  writeFileSync(tmp, JSON.stringify(record, null, 1) + '\n', { mode: 0o644 });
+  let linking = false;
   try {
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+    writeFileSync(tmp, JSON.stringify(record, null, 1) + '\n', { mode: 0o644 });
+    linking = true;
     linkSync(tmp, file);
   } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === 'EEXIST') {
+    // Only link(2)'s EEXIST is the lock taken; mkdir's means a file stands where the directory belongs.
+    if (linking && (cause as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new OverlayBootError('ALREADY_RUNNING', `${record.name} is already running (state record ${file})`,
         { name: record.name, cause });
     }
-    throw cause;
+    throw unwritable(file, record.name, cause);
   } finally {
-    unlinkSync(tmp);
+    removeQuietly(tmp);
   }
 }
 
 /** Replace the record atomically, so readers never see half of it. */
 export function writeStateRecord(file: string, record: StateRecord): void {
+  replaceFile(file, JSON.stringify(record, null, 1) + '\n', record.name);
+}
+
+/** Write `content` to `file` through a private temporary file and rename(2): all or nothing. */
+function replaceFile(file: string, content: string, name: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w', 0o644);
   try {
-    writeSync(fd, JSON.stringify(record, null, 1) + '\n');
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, 'w', 0o644);
+    try {
+      writeSync(fd, content);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (cause) {
+    removeQuietly(tmp);
+    throw unwritable(file, name, cause);
   }
-  renameSync(tmp, file);
+}
+
+function unwritable(file: string, name: string, cause: unknown): OverlayBootError {
+  const why = (cause as NodeJS.ErrnoException).code ?? String(cause);
+  return new OverlayBootError('STATE_UNWRITABLE', `cannot write the state of ${name} in ${path.dirname(file)}: ${(cause as Error).message}`,
+    { name, found: why, cause });
+}
+
+function removeQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // Never made, or already gone.
+  }
 }
 
 export function readStateRecord(file: string): StateRecord | undefined {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new OverlayBootError('STATE_CORRUPT', `state record ${file} cannot be read: ${(cause as Error).message}`, { file, cause });
   }
   try {
     const record = JSON.parse(text) as StateRecord;
@@ -102,8 +129,8 @@ export function removeStateRecord(file: string): void {
   for (const f of [file, fastStopPath(file)]) {
     try {
       unlinkSync(f);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw unwritable(file, path.basename(file, '.json'), cause);
     }
   }
 }
@@ -114,17 +141,14 @@ export function fastStopPath(recordFile: string): string {
 }
 
 /**
- * Write the fast-stop line for a running subhost (src/native/fast-stop.c): the
+ * Write the fast-stop line `file` (fastStopPath of the record) for a running subhost (src/native/fast-stop.c): the
  * config's real path, NAME, pid 1 and the monitor with their start times, and
  * STOP_TIMEOUT, tab-separated. Paths with tabs or newlines get no line (and take
  * the full overlay-stop).
  */
-export function writeFastStopEntry(recordFile: string, e: { config: string; name: string; pid1: ProcessId; monitor: ProcessId; stopTimeout: number }): void {
+export function writeFastStopEntry(file: string, e: { config: string; name: string; pid1: ProcessId; monitor: ProcessId; stopTimeout: number }): void {
   if (/[\t\n]/.test(e.config)) return;
-  const file = fastStopPath(recordFile);
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, [e.config, e.name, e.pid1.pid, e.pid1.start, e.monitor.pid, e.monitor.start, e.stopTimeout].join('\t') + '\n', { mode: 0o644 });
-  renameSync(tmp, file);
+  replaceFile(file, [e.config, e.name, e.pid1.pid, e.pid1.start, e.monitor.pid, e.monitor.start, e.stopTimeout].join('\t') + '\n', e.name);
 }
 
 /** Every record in the state directory, corrupt ones skipped. */
@@ -148,15 +172,18 @@ export function listStateRecords(dir = DEFAULT_STATE_DIR): Array<{ file: string;
   return out;
 }
 
-/** Judge a record against the kernel: never by command lines, always by pid and start time. */
-export function liveness(record: StateRecord): Liveness {
+/**
+ * Judge a record against the kernel: never by command lines, always by pid and start
+ * time. `alive` tells whether a process still runs (default: the kernel's answer).
+ */
+export function liveness(record: StateRecord, alive: (p: ProcessId | undefined) => boolean = isAlive): Liveness {
   if (record.phase === 'running') {
-    return isAlive(record.monitor) || isAlive(record.pid1) ? 'running' : 'stale';
+    return alive(record.monitor) || alive(record.pid1) ? 'running' : 'stale';
   }
-  if (isAlive(record.boot)) return 'booting';
+  if (alive(record.boot)) return 'booting';
   // The boot command died: a monitor that still lives is ending the subhost (it aborts
   // when the library goes away before ready), or pid 1 lives on without it.
-  return isAlive(record.monitor) || isAlive(record.pid1) ? 'booting' : 'stale';
+  return alive(record.monitor) || alive(record.pid1) ? 'booting' : 'stale';
 }
 
 /**

@@ -183,7 +183,8 @@ t.test('overlay-boot --foreground stays until the subhost ends; the log reads wi
   t.ok(await waitFor(() => out.includes('started'), 10000), 'it reports the start');
   t.equal(fg.exitCode, null, 'and is still there');
   const rel = spawnSync(process.execPath, [BIN('go'), name, 'sh', '-c', 'echo x > /run/dummy_service'], { encoding: 'utf8' });
-  t.equal(rel.status, 0, rel.stderr);
+  // Its write ends the subhost, whose end may KILL the command before it exits: either outcome, no race.
+  t.ok(rel.status === 0 || rel.status === 137, `released the dummy service: ${rel.status} ${rel.stderr}`);
   t.equal(await exited, 0, 'it exits 0 when the subhost has ended');
   t.match(out, new RegExp(`${name} ended`));
   t.notOk(existsSync(`/run/overlay-boot/${name}.json`), 'and everything was torn down before');

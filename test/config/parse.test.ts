@@ -72,7 +72,8 @@ t.test('100 000 lines parse fast', async (t) => {
   const ms = performance.now() - t0;
   t.equal(assignments.length, 50_002);
   t.equal(assignments.at(-1)?.value, '/srv/d99998');
-  t.ok(ms < 1000, `took ${ms.toFixed(0)} ms`);
+  // Speed is measured, not asserted (npm run bench): a loaded machine must not fail this.
+  t.comment(`took ${ms.toFixed(0)} ms`);
 });
 
 t.test('a long run of blanks is trimmed in linear time', async (t) => {

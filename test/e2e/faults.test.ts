@@ -9,6 +9,7 @@ import { boot } from '../../src/commands/boot.js';
 import { checkConfig } from '../../src/commands/check.js';
 import { stopByName } from '../../src/commands/stop.js';
 import { OverlayBootError } from '../../src/errors.js';
+import { findCgroup2Root } from '../../src/host/cgroup.js';
 import { snapshotHost, waitFor, type HostSnapshot } from '../helpers/host.js';
 import { makeBusyboxRoot, writeScript } from '../helpers/rootfs.js';
 import { makeBridge, makeSubhost, stopAtTeardown, tempDir, uniqueName } from '../helpers/subhost.js';
@@ -59,10 +60,16 @@ for (const hooks of [false, true]) {
     const first = await boot(sh.conf);
     const steps = first.plan.steps.map((s) => s.id);
     if (!hooks) t.ok(existsSync(path.join(sh.base, 'fresh/etc/network/interfaces')), 'the built-in premount wrote into the UPPER program\'s directory');
-    t.same(steps.filter((s) => !first.plan.steps.find((p) => p.id === s)), []);
+    // Every kind of step, in order: a missing '!' mount, cable, share or late host step shows here.
+    const expected = ['bang-mounts', 'state', 'upper-setup', 'netns', 'cable-0', 'cable-1', ...(vlanKernel ? ['cable-2'] : []),
+      ...(findCgroup2Root() ? ['cgroup'] : []), 'mount-namespace', 'premount', 'mount-root', 'netns-join',
+      ...(hooks ? ['postmount'] : ['dev', 'devpts', 'sysfs', 'run', 'adjtime', 'reaper-install']), 'share-0', 'pid1', 'init', 'fast-stop'];
+    t.same(steps, expected, 'the boot ran every kind of step, in order');
+    t.same(first.plan.steps.find((s) => s.id === 'bang-mounts')?.undo, [{ op: 'umount', args: [path.join(sh.base, 'livefs')] }],
+      'the \'!\' mount, and only it, is the subhost\'s');
     await stopByName(name, { timeoutSeconds: 3 });
     t.ok(await waitFor(() => same(snapshotHost({ names: [name] }), before), 3000), 'a plain boot and stop leave nothing');
-    t.match((await checkConfig(sh.conf)).plan.steps.map((s) => s.id), steps.filter((s) => s !== 'bang-mounts'), '--check shows the same steps');
+    t.same((await checkConfig(sh.conf)).plan.steps.map((s) => s.id), steps.filter((s) => s !== 'bang-mounts'), '--check shows the same steps');
     let covered = 0;
     for (const step of steps) {
       let err: unknown;

@@ -70,8 +70,8 @@ t.test('history prints the operations, oldest first', async (t) => {
   t.equal(text.code, 0, text.err);
   const lines = text.out.trim().split('\n');
   t.equal(lines.length, 2);
-  t.match(lines[0], /^\S+Z  #1  Install web 1\.0: Installed  \[uid \d+, pid \d+: overlay-pkg install web\.ipk\]$/);
-  t.match(lines[1], /#2  Update web 1\.0: Failed 9030 Invalid deployment unit update: downgrade not permitted/);
+  t.match(lines[0], /^\S+Z {2}#1 {2}Install web 1\.0: Installed {2}\[uid \d+, pid \d+: overlay-pkg install web\.ipk\]$/);
+  t.match(lines[1], /#2 {2}Update web 1\.0: Failed 9030 Invalid deployment unit update: downgrade not permitted/);
   const json = JSON.parse((await run(env, ['history', '--json'])).out);
   t.match(json, { changed: false, operations: [{ id: 1, OperationPerformed: 'Install', DUID: '1' }, { id: 2, Fault: { FaultCode: 9030 } }] });
 });

@@ -1,5 +1,5 @@
 // ovb-launch: failing ops, aborted boots, bad programs; teardown always runs, nothing stays mounted.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import fs from 'node:fs'
 import path from 'node:path'
 import { BUSYBOX, Launch, alive, killPid, bootOps, build, encode, hostMountsUnder, isRoot, logLines, makeEnv, teardownOps, until } from './fixtures/helpers.js'
@@ -10,7 +10,7 @@ if (!isRoot || !BUSYBOX) {
   const err = build()
   if (err) throw new Error(err)
 
-  async function failing(t: any, premount: string[][], extra: string[][] = []) {
+  async function failing(t: Test, premount: string[][], extra: string[][] = []) {
     const e = makeEnv(t)
     const marker = path.join(e.dir, 'marker')
     fs.writeFileSync(marker, 'x')
