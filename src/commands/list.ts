@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { OverlayBootError } from '../errors.js';
 import { processAgeSeconds, type ProcessId } from '../subhost/process.js';
 import { DEFAULT_STATE_DIR, listStateRecords, liveness, readStateRecord, statePath, type CableRecord, type Liveness, type StateRecord } from '../subhost/state.js';
@@ -56,6 +56,34 @@ export function reaperReportPath(pid1: number): string {
   return `/proc/${pid1}/root/run/overlay-boot-reaper.json`;
 }
 
+/** The report is at most this large; a bigger file is not the reaper's. */
+const MAX_REPORT = 256 * 1024;
+
+/**
+ * Read the reaper's report without following a link the subhost planted: `run`
+ * opened O_NOFOLLOW|O_DIRECTORY below pid 1's root, then the report O_NOFOLLOW
+ * through that descriptor (an absolute link under /proc/PID/root would be
+ * resolved against the host's root). Undefined when absent or not a small
+ * regular file.
+ */
+export function readReaperReport(pid1: number): ReaperReport | undefined {
+  const { O_RDONLY, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK } = constants;
+  let dir: number | undefined;
+  let fd: number | undefined;
+  try {
+    dir = openSync(`/proc/${pid1}/root/run`, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    fd = openSync(`/proc/self/fd/${dir}/overlay-boot-reaper.json`, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > MAX_REPORT) return undefined;
+    return JSON.parse(readFileSync(fd, 'utf8')) as ReaperReport;
+  } catch {
+    return undefined; // no report (yet): the reaper writes it once it runs
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+    if (dir !== undefined) closeSync(dir);
+  }
+}
+
 function toStatus(record: StateRecord): SubhostStatus {
   const state = liveness(record);
   const status: SubhostStatus = {
@@ -64,11 +92,7 @@ function toStatus(record: StateRecord): SubhostStatus {
   };
   if (state === 'running' && record.pid1) {
     status.uptimeSeconds = Math.round(processAgeSeconds(record.pid1));
-    try {
-      status.reaper = JSON.parse(readFileSync(reaperReportPath(record.pid1.pid), 'utf8')) as ReaperReport;
-    } catch {
-      // no report (yet): the reaper writes it once it runs
-    }
+    status.reaper = readReaperReport(record.pid1.pid);
   }
   return status;
 }

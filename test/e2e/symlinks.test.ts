@@ -8,6 +8,7 @@ import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, 
 import path from 'node:path';
 import { boot } from '../../src/commands/boot.js';
 import { enter } from '../../src/commands/enter.js';
+import { list } from '../../src/commands/list.js';
 import { share } from '../../src/commands/share.js';
 import { stopByName } from '../../src/commands/stop.js';
 import { OverlayBootError } from '../../src/errors.js';
@@ -171,5 +172,28 @@ if (!isRoot || !hasBusybox) {
       await stopByName(name, { timeoutSeconds: 3 });
     }
     t.equal(v.state(), before, 'the host directory and file are unchanged');
+  });
+
+  // overlay-ls reads the reaper's report below pid 1's root: a link the subhost puts
+  // in its place must not make the host read (and show) one of its own files.
+  const reader = uniqueName('r');
+  subhostTest(t, "overlay-ls never follows a link planted in place of the reaper's report", [reader], async (t) => {
+    const dir = tempDir(t, 'ovb-secret-');
+    const secret = path.join(dir, 'secret.json');
+    writeFileSync(secret, JSON.stringify({ name: 'HOST-SECRET', phase: 'running', services: [] }));
+    const sh = makeSubhost(t, reader, ['START=none'], { lower });
+    try {
+      await boot(sh.conf);
+      t.ok(list().find((s) => s.name === reader)?.reaper, 'the real report is read');
+      for (const target of [secret, `../../../../..${secret}`]) {
+        t.equal(await enter(reader, ['sh', '-c', `rm -f /run/overlay-boot-reaper.json && ln -s ${target} /run/overlay-boot-reaper.json`], { stdio: 'ignore' }), 0);
+        const seen = list().find((s) => s.name === reader);
+        t.equal(seen?.state, 'running');
+        t.equal(seen?.reaper, undefined, `a link to ${target} is not followed`);
+        t.notMatch(JSON.stringify(seen), /HOST-SECRET/);
+      }
+    } finally {
+      await stopByName(reader, { timeoutSeconds: 3 });
+    }
   });
 }
