@@ -31,7 +31,7 @@
 
 extern char **environ;
 
-struct bootstate bs = { .step = "boot", .sigfd = -1, .exec_fd = -1, .root = { .fd = -1 } };
+struct bootstate bs = {.step = "boot", .sigfd = -1, .exec_fd = -1, .root = {.fd = -1}};
 /* ------------------------------------------------------------------ C and P: boot ops */
 
 
@@ -45,7 +45,7 @@ void st_line(struct buf *b)
 void __attribute__((noreturn)) fail(int err, const char *what, const char *path, const char *more)
 {
 	char l[STATUS_LINE_MAX + 2];
-	struct buf b = { l, 0, STATUS_LINE_MAX, 0 };
+	struct buf b = {l, 0, STATUS_LINE_MAX, 0};
 	b_str(&b, "fail ");
 	b_line(&b, bs.step);
 	b_chr(&b, ' ');
@@ -56,8 +56,7 @@ void __attribute__((noreturn)) fail(int err, const char *what, const char *path,
 		b_chr(&b, ' ');
 		b_line(&b, path);
 	}
-	if (more)
-		b_line(&b, more);
+	if (more) b_line(&b, more);
 	if (err) {
 		b_str(&b, ": ");
 		b_str(&b, strerror(err));
@@ -72,14 +71,11 @@ int wait_child(pid_t pid, int *st, long long deadline)
 {
 	for (;;) {
 		pid_t r = waitpid(pid, st, WNOHANG);
-		if (r == pid)
-			return 1;
-		if (r < 0 && errno != EINTR)
-			return 1; /* not our child any more: nothing to wait for */
+		if (r == pid) return 1;
+		if (r < 0 && errno != EINTR) return 1; /* not our child any more: nothing to wait for */
 		long long left = deadline - mono_ms();
-		if (left <= 0)
-			return 0;
-		struct pollfd pf = { bs.sigfd, POLLIN, 0 };
+		if (left <= 0) return 0;
+		struct pollfd pf = {bs.sigfd, POLLIN, 0};
 		if (poll(&pf, 1, left > 1000000000 ? 1000000000 : (int)left) > 0) {
 			struct signalfd_siginfo si;
 			while (read(bs.sigfd, &si, sizeof(si)) > 0)
@@ -102,11 +98,9 @@ void hook_pgrp(pid_t pg)
 void op_hook(struct op *o)
 {
 	unsigned long long ms;
-	if (parse_num(o->a[0], 10, &ms))
-		fail(EINVAL, "hook", NULL, ": bad timeout");
+	if (parse_num(o->a[0], 10, &ms)) fail(EINVAL, "hook", NULL, ": bad timeout");
 	pid_t pid = fork();
-	if (pid < 0)
-		fail(errno, "hook", NULL, ": fork");
+	if (pid < 0) fail(errno, "hook", NULL, ": fork");
 	if (pid == 0) {
 		sigset_t none;
 		sigemptyset(&none);
@@ -137,8 +131,7 @@ void op_hook(struct op *o)
 		b_str(&b, " ms");
 		fail(0, m, NULL, NULL);
 	}
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-		return;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return;
 	char m[64];
 	struct buf b = BUF_INIT(m);
 	if (WIFEXITED(st)) {
@@ -155,8 +148,7 @@ void op_hook(struct op *o)
 int sub_path(const char *what, const char *path, const char **rel)
 {
 	int d = root_rel(&bs.root, path, rel);
-	if (d == -1)
-		fail(errno, what, path, NULL);
+	if (d == -1) fail(errno, what, path, NULL);
 	return d;
 }
 
@@ -166,21 +158,18 @@ int mkdir_p(const char *what, const char *path)
 	const char *rel;
 	int d = sub_path(what, path, &rel);
 	int fd = in_mkdir_p(d, rel);
-	if (fd < 0)
-		fail(errno, what, path, NULL);
+	if (fd < 0) fail(errno, what, path, NULL);
 	return fd;
 }
 
 void op_mkdir(struct op *o)
 {
 	unsigned long long mode;
-	if (parse_num(o->a[1], 8, &mode) || mode > 07777)
-		fail(EINVAL, "mkdir", o->a[0], ": bad mode");
+	if (parse_num(o->a[1], 8, &mode) || mode > 07777) fail(EINVAL, "mkdir", o->a[0], ": bad mode");
 	int fd = mkdir_p("mkdir", o->a[0]);
 	/* fchmod needs a real descriptor; "." of the resolved directory follows nothing */
 	int w = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (w < 0 || fchmod(w, (mode_t)mode) < 0)
-		fail(errno, "chmod", o->a[0], NULL);
+	if (w < 0 || fchmod(w, (mode_t)mode) < 0) fail(errno, "chmod", o->a[0], NULL);
 	close(w);
 	close(fd);
 }
@@ -208,19 +197,15 @@ void mount_in_root(struct op *o, const char *rel, unsigned long fl, unsigned lon
 			 (fl & MS_NODEV ? OVB_MOUNT_ATTR_NODEV : 0) | (fl & MS_NOEXEC ? OVB_MOUNT_ATTR_NOEXEC : 0);
 	int rec = !!(fl & MS_REC);
 	int tfd = in_open(bs.root.fd, rel, O_PATH, 0);
-	if (tfd < 0)
-		fail(errno, "mount", tgt, NULL);
+	if (tfd < 0) fail(errno, "mount", tgt, NULL);
 	if (*fs) {
-		if (mount_fs_at(tfd, fs, src, data, attrs) < 0)
-			fail_mount(errno, "mount", fs, tgt);
+		if (mount_fs_at(tfd, fs, src, data, attrs) < 0) fail_mount(errno, "mount", fs, tgt);
 	} else if (fl & MS_BIND) {
 		const char *srel;
 		int sd = sub_path("mount", src, &srel);
 		int sfd = in_open(sd, srel, O_PATH, 0);
-		if (sfd < 0)
-			fail(errno, "mount", src, NULL);
-		if (bind_at(sfd, "", tfd, rec, attrs) < 0)
-			fail_mount(errno, "mount", src, tgt);
+		if (sfd < 0) fail(errno, "mount", src, NULL);
+		if (bind_at(sfd, "", tfd, rec, attrs) < 0) fail_mount(errno, "mount", src, tgt);
 		close(sfd);
 	} else if ((fl & MS_REMOUNT) && setattr_at(tfd, rec, attrs, 0) < 0) {
 		fail(errno, "mount -o remount on", tgt, NULL);
@@ -240,10 +225,12 @@ void op_mount(struct op *o)
 		const char *n;
 		unsigned long f, prop;
 	} names[] = {
-		{ "bind", MS_BIND, 0 },	      { "rec", MS_REC, 0 },	   { "private", 0, MS_PRIVATE },
-		{ "rprivate", MS_REC, MS_PRIVATE }, { "slave", 0, MS_SLAVE }, { "nosuid", MS_NOSUID, 0 },
-		{ "nodev", MS_NODEV, 0 },	      { "noexec", MS_NOEXEC, 0 }, { "ro", MS_RDONLY, 0 },
-		{ "remount", MS_REMOUNT, 0 },     { "relatime", MS_RELATIME, 0 },
+		{"bind", MS_BIND, 0},	      {"rec", MS_REC, 0},
+		{"private", 0, MS_PRIVATE},   {"rprivate", MS_REC, MS_PRIVATE},
+		{"slave", 0, MS_SLAVE},	      {"nosuid", MS_NOSUID, 0},
+		{"nodev", MS_NODEV, 0},	      {"noexec", MS_NOEXEC, 0},
+		{"ro", MS_RDONLY, 0},	      {"remount", MS_REMOUNT, 0},
+		{"relatime", MS_RELATIME, 0},
 	};
 	const char *f = o->a[3];
 	while (*f) {
@@ -251,11 +238,9 @@ void op_mount(struct op *o)
 		size_t n = e ? (size_t)(e - f) : strlen(f);
 		size_t i;
 		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			if (strlen(names[i].n) == n && !memcmp(names[i].n, f, n))
-				break;
+			if (strlen(names[i].n) == n && !memcmp(names[i].n, f, n)) break;
 		if (i == sizeof(names) / sizeof(names[0])) {
-			if (n)
-				fail(EINVAL, "mount", tgt, ": unknown flag in the flag list");
+			if (n) fail(EINVAL, "mount", tgt, ": unknown flag in the flag list");
 		} else {
 			fl |= names[i].f;
 			prop |= names[i].prop;
@@ -287,8 +272,7 @@ int parent_of(const char *what, const char *path, char *leaf, size_t cap)
 	const char *rel;
 	int d = sub_path(what, path, &rel);
 	int fd = in_parent(d, rel, leaf, cap);
-	if (fd < 0)
-		fail(errno, what, path, NULL);
+	if (fd < 0) fail(errno, what, path, NULL);
 	return fd;
 }
 
@@ -298,23 +282,20 @@ void op_mknod(struct op *o)
 	const char *path = o->a[0];
 	char leaf[256];
 	mode_t type = !strcmp(o->a[1], "c") ? S_IFCHR : !strcmp(o->a[1], "b") ? S_IFBLK : 0;
-	if (!type || parse_num(o->a[2], 10, &maj) || parse_num(o->a[3], 10, &min) ||
-	    parse_num(o->a[4], 8, &mode) || mode > 07777 || parse_num(o->a[5], 10, &uid) ||
-	    parse_num(o->a[6], 10, &gid))
+	if (!type || parse_num(o->a[2], 10, &maj) || parse_num(o->a[3], 10, &min) || parse_num(o->a[4], 8, &mode) ||
+	    mode > 07777 || parse_num(o->a[5], 10, &uid) || parse_num(o->a[6], 10, &gid))
 		fail(EINVAL, "mknod", path, ": bad arguments");
 	dev_t dev = makedev((unsigned)maj, (unsigned)min);
 	int pd = parent_of("mknod", path, leaf, sizeof(leaf));
 	if (mknodat(pd, leaf, type | (mode_t)mode, dev) < 0) {
 		struct stat sb;
-		if (errno != EEXIST || fstatat(pd, leaf, &sb, AT_SYMLINK_NOFOLLOW) < 0 || (sb.st_mode & S_IFMT) != type ||
-		    sb.st_rdev != dev)
+		if (errno != EEXIST || fstatat(pd, leaf, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    (sb.st_mode & S_IFMT) != type || sb.st_rdev != dev)
 			fail(errno == EEXIST ? EEXIST : errno, "mknod", path, NULL);
 	}
 	/* leaf is that node (checked above, never a link): fchmodat cannot follow anything */
-	if (fchmodat(pd, leaf, (mode_t)mode, 0) < 0)
-		fail(errno, "chmod", path, NULL);
-	if (fchownat(pd, leaf, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW) < 0)
-		fail(errno, "chown", path, NULL);
+	if (fchmodat(pd, leaf, (mode_t)mode, 0) < 0) fail(errno, "chmod", path, NULL);
+	if (fchownat(pd, leaf, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW) < 0) fail(errno, "chown", path, NULL);
 	close(pd);
 }
 
@@ -369,14 +350,12 @@ int create_file(const char *what, const char *dst, unsigned long long mode, int 
 	} else {
 		for (;;) {
 			ssize_t r = read(in, b, sizeof(b));
-			if (r < 0 && errno == EINTR)
-				continue;
+			if (r < 0 && errno == EINTR) continue;
 			if (r < 0 || (r > 0 && write_all(out, b, (size_t)r) < 0)) {
 				bad = 1;
 				break;
 			}
-			if (r == 0)
-				break;
+			if (r == 0) break;
 		}
 	}
 	if (bad || fchmod(out, (mode_t)mode) < 0 || close(out) < 0) {
@@ -394,18 +373,15 @@ void op_copy(struct op *o)
 	unsigned long long mode;
 	char leaf[256];
 	struct stat sb;
-	if (parse_num(o->a[2], 8, &mode) || mode > 07777)
-		fail(EINVAL, "copy-if-missing", dst, ": bad mode");
+	if (parse_num(o->a[2], 8, &mode) || mode > 07777) fail(EINVAL, "copy-if-missing", dst, ": bad mode");
 	int pd = parent_of("copy-if-missing", dst, leaf, sizeof(leaf));
 	int there = fstatat(pd, leaf, &sb, AT_SYMLINK_NOFOLLOW) == 0;
 	close(pd);
-	if (there)
-		return;
+	if (there) return;
 	const char *srel;
 	int sd = sub_path("copy-if-missing", src, &srel);
 	int in = in_open(sd, srel, O_RDONLY, 0);
-	if (in < 0)
-		fail(errno, "copy-if-missing", src, NULL);
+	if (in < 0) fail(errno, "copy-if-missing", src, NULL);
 	create_file("copy-if-missing", dst, mode, in, NULL);
 	close(in);
 }
@@ -414,16 +390,13 @@ void op_copy(struct op *o)
 void op_write(struct op *o)
 {
 	unsigned long long mode;
-	if (parse_num(o->a[1], 8, &mode) || mode > 07777)
-		fail(EINVAL, "write-if-missing", o->a[0], ": bad mode");
+	if (parse_num(o->a[1], 8, &mode) || mode > 07777) fail(EINVAL, "write-if-missing", o->a[0], ": bad mode");
 	char dir[4096];
 	const char *rel;
 	sub_path("write-if-missing", o->a[0], &rel);
 	size_t l = strlen(o->a[0]);
-	while (l > 1 && o->a[0][l - 1] != '/')
-		l--;
-	if (l >= sizeof(dir) || l < 2)
-		fail(EINVAL, "write-if-missing", o->a[0], NULL);
+	while (l > 1 && o->a[0][l - 1] != '/') l--;
+	if (l >= sizeof(dir) || l < 2) fail(EINVAL, "write-if-missing", o->a[0], NULL);
 	memcpy(dir, o->a[0], l - 1);
 	dir[l - 1] = 0;
 	close(mkdir_p("write-if-missing", dir));
@@ -453,11 +426,9 @@ void op_bind_share(struct op *o)
 {
 	const char *src = o->a[0], *dst = o->a[1];
 	struct stat sb;
-	if (stat(src, &sb) < 0)
-		fail(errno, "bind-share", src, NULL);
+	if (stat(src, &sb) < 0) fail(errno, "bind-share", src, NULL);
 	int tfd = bind_target("bind-share", &sb, dst, 1);
-	if (tfd < 0)
-		fail(errno, "bind-share", dst, NULL);
+	if (tfd < 0) fail(errno, "bind-share", dst, NULL);
 	if (bind_at(AT_FDCWD, src, tfd, 1, 0) < 0) {
 		int e = errno;
 		char m[STATUS_LINE_MAX];
@@ -473,11 +444,9 @@ void op_bind_share(struct op *o)
 void op_bind_optional(struct op *o)
 {
 	struct stat a;
-	if (stat(o->a[0], &a) < 0)
-		return;
+	if (stat(o->a[0], &a) < 0) return;
 	int tfd = bind_target("bind-optional", &a, o->a[1], 0);
-	if (tfd < 0)
-		return;
+	if (tfd < 0) return;
 	(void)bind_at(AT_FDCWD, o->a[0], tfd, 0, 0);
 	close(tfd);
 }
@@ -486,8 +455,7 @@ void op_cgroup(struct op *o)
 {
 	size_t l = strlen(o->a[0]);
 	char *p = malloc(l + 16);
-	if (!p)
-		fail(ENOMEM, "cgroup", o->a[0], NULL);
+	if (!p) fail(ENOMEM, "cgroup", o->a[0], NULL);
 	memcpy(p, o->a[0], l);
 	memcpy(p + l, "/cgroup.procs", 14);
 	char n[24];
@@ -495,8 +463,7 @@ void op_cgroup(struct op *o)
 	b_num(&b, getpid());
 	b_chr(&b, '\n');
 	int fd = open(p, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write_all(fd, b.p, b.len) < 0)
-		fail(errno, "cgroup", p, NULL);
+	if (fd < 0 || write_all(fd, b.p, b.len) < 0) fail(errno, "cgroup", p, NULL);
 	close(fd);
 	free(p);
 }
@@ -504,8 +471,7 @@ void op_cgroup(struct op *o)
 void op_netns(struct op *o)
 {
 	int fd = open(o->a[0], O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
-		fail(errno, "netns", o->a[0], NULL);
+	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) fail(errno, "netns", o->a[0], NULL);
 	close(fd);
 }
 
@@ -514,46 +480,37 @@ void op_link_up(struct op *o)
 {
 	struct ifreq ifr;
 	size_t l = strlen(o->a[0]);
-	if (!l || l >= IFNAMSIZ)
-		fail(EINVAL, "link-up", o->a[0], NULL);
+	if (!l || l >= IFNAMSIZ) fail(EINVAL, "link-up", o->a[0], NULL);
 	int sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (sk < 0)
-		fail(errno, "link-up: socket", NULL, NULL);
+	if (sk < 0) fail(errno, "link-up: socket", NULL, NULL);
 	memset(&ifr, 0, sizeof(ifr));
 	memcpy(ifr.ifr_name, o->a[0], l);
-	if (ioctl(sk, SIOCGIFFLAGS, &ifr) < 0)
-		fail(errno, "link-up", o->a[0], NULL);
+	if (ioctl(sk, SIOCGIFFLAGS, &ifr) < 0) fail(errno, "link-up", o->a[0], NULL);
 	ifr.ifr_flags |= IFF_UP;
-	if (ioctl(sk, SIOCSIFFLAGS, &ifr) < 0)
-		fail(errno, "link-up", o->a[0], NULL);
+	if (ioctl(sk, SIOCSIFFLAGS, &ifr) < 0) fail(errno, "link-up", o->a[0], NULL);
 	close(sk);
 }
 
 void op_open_exec(struct op *o)
 {
-	if (bs.exec_fd >= 0)
-		close(bs.exec_fd);
+	if (bs.exec_fd >= 0) close(bs.exec_fd);
 	const char *rel;
 	int d = sub_path("open-exec", o->a[0], &rel);
 	bs.exec_fd = in_open(d, rel, O_RDONLY, 0);
-	if (bs.exec_fd < 0)
-		fail(errno, "open-exec", o->a[0], NULL);
+	if (bs.exec_fd < 0) fail(errno, "open-exec", o->a[0], NULL);
 }
 
 void op_fork_pid1(struct op *o)
 {
 	(void)o;
-	if (bs.is_pid1)
-		fail(EINVAL, "fork-pid1", NULL, ": already pid 1");
+	if (bs.is_pid1) fail(EINVAL, "fork-pid1", NULL, ": already pid 1");
 	int fl = CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWTIME;
 	if (unshare(fl) < 0 && (errno != EINVAL || unshare(fl & ~CLONE_NEWTIME) < 0))
 		fail(errno, "fork-pid1", NULL, ": unshare");
 	int sync[2];
-	if (pipe2(sync, O_CLOEXEC) < 0)
-		fail(errno, "fork-pid1", NULL, ": pipe");
+	if (pipe2(sync, O_CLOEXEC) < 0) fail(errno, "fork-pid1", NULL, ": pipe");
 	pid_t pid = fork();
-	if (pid < 0)
-		fail(errno, "fork-pid1", NULL, ": fork");
+	if (pid < 0) fail(errno, "fork-pid1", NULL, ": fork");
 	if (pid == 0) {
 		/* P: go on only once C has reported our pid (else M could not find us) */
 		char c;
@@ -561,8 +518,7 @@ void op_fork_pid1(struct op *o)
 		ssize_t r;
 		while ((r = read(sync[0], &c, 1)) < 0 && errno == EINTR)
 			;
-		if (r != 1)
-			_exit(1);
+		if (r != 1) _exit(1);
 		close(sync[0]);
 		bs.is_pid1 = 1;
 		return;
@@ -586,39 +542,28 @@ void op_pivot(struct op *o)
 		fail(EINVAL, "pivot", dir, ": below the root");
 	size_t l = strlen(dir);
 	char *up = malloc(l + 4);
-	if (!up)
-		fail(ENOMEM, "pivot", dir, NULL);
+	if (!up) fail(ENOMEM, "pivot", dir, NULL);
 	memcpy(up, dir, l);
 	memcpy(up + l, "/..", 4);
-	if (stat(dir, &a) < 0)
-		fail(errno, "pivot", dir, NULL);
-	if (stat(up, &b) < 0)
-		fail(errno, "pivot", up, NULL);
+	if (stat(dir, &a) < 0) fail(errno, "pivot", dir, NULL);
+	if (stat(up, &b) < 0) fail(errno, "pivot", up, NULL);
 	free(up);
-	if (a.st_dev == b.st_dev && a.st_ino != b.st_ino &&
-	    mount(dir, dir, NULL, MS_BIND | MS_REC, NULL) < 0)
+	if (a.st_dev == b.st_dev && a.st_ino != b.st_ino && mount(dir, dir, NULL, MS_BIND | MS_REC, NULL) < 0)
 		fail(errno, "pivot: bind", dir, " on itself");
-	if (chdir(dir) < 0)
-		fail(errno, "pivot: chdir", dir, NULL);
-	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		fail(errno, "pivot_root", dir, NULL);
-	if (umount2(".", MNT_DETACH) < 0)
-		fail(errno, "pivot: detach the old root", NULL, NULL);
-	if (chdir("/") < 0)
-		fail(errno, "pivot: chdir", "/", NULL);
+	if (chdir(dir) < 0) fail(errno, "pivot: chdir", dir, NULL);
+	if (syscall(SYS_pivot_root, ".", ".") < 0) fail(errno, "pivot_root", dir, NULL);
+	if (umount2(".", MNT_DETACH) < 0) fail(errno, "pivot: detach the old root", NULL, NULL);
+	if (chdir("/") < 0) fail(errno, "pivot: chdir", "/", NULL);
 	/* from here on every path is the subhost's own */
-	if (root_set(&bs.root, "/") < 0)
-		fail(errno, "pivot: open", "/", NULL);
+	if (root_set(&bs.root, "/") < 0) fail(errno, "pivot: open", "/", NULL);
 }
 
 void op_exec(struct op *o)
 {
-	if (!bs.is_pid1)
-		fail(EINVAL, "exec before fork-pid1", NULL, NULL);
+	if (!bs.is_pid1) fail(EINVAL, "exec before fork-pid1", NULL, NULL);
 	sigset_t none;
 	sigemptyset(&none);
-	if (!getenv("OVB_STATUS_FD"))
-		setenv("OVB_STATUS_FD", "3", 1);
+	if (!getenv("OVB_STATUS_FD")) setenv("OVB_STATUS_FD", "3", 1);
 	fcntl(3, F_SETFD, 0);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (bs.exec_fd >= 0)
@@ -634,7 +579,7 @@ void op_step(struct op *o)
 {
 	bs.step = o->a[0];
 	char l[STATUS_LINE_MAX + 2];
-	struct buf b = { l, 0, STATUS_LINE_MAX, 0 };
+	struct buf b = {l, 0, STATUS_LINE_MAX, 0};
 	b_str(&b, "step ");
 	b_line(&b, bs.step);
 	b_chr(&b, ' ');
@@ -650,22 +595,18 @@ void op_name(struct op *o)
 
 void op_setenv(struct op *o)
 {
-	if (setenv(o->a[0], o->a[1], 1) < 0)
-		fail(errno, "setenv", o->a[0], NULL);
+	if (setenv(o->a[0], o->a[1], 1) < 0) fail(errno, "setenv", o->a[0], NULL);
 }
 
 void op_root(struct op *o)
 {
-	if (root_set(&bs.root, o->a[0]) < 0)
-		fail(errno, "root", o->a[0], NULL);
+	if (root_set(&bs.root, o->a[0]) < 0) fail(errno, "root", o->a[0], NULL);
 }
 
 void op_hostname(struct op *o)
 {
-	if (!bs.is_pid1)
-		fail(EPERM, "hostname before fork-pid1 (it would rename the host)", NULL, NULL);
-	if (sethostname(o->a[0], strlen(o->a[0])) < 0)
-		fail(errno, "hostname", o->a[0], NULL);
+	if (!bs.is_pid1) fail(EPERM, "hostname before fork-pid1 (it would rename the host)", NULL, NULL);
+	if (sethostname(o->a[0], strlen(o->a[0])) < 0) fail(errno, "hostname", o->a[0], NULL);
 }
 
 /* fault injection: prove that the step's undo and the ones before it run */
@@ -703,14 +644,10 @@ void __attribute__((noreturn)) child_main(struct prog *boot, const int logp[2], 
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_SETMASK, &chld, NULL);
 	bs.sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (bs.sigfd < 0)
-		fail(errno, "signalfd", NULL, NULL);
+	if (bs.sigfd < 0) fail(errno, "signalfd", NULL, NULL);
 	umask(0);
-	if (unshare(CLONE_NEWNS) < 0)
-		fail(errno, "unshare", "mount namespace", NULL);
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		fail(errno, "mount --make-rprivate on", "/", NULL);
+	if (unshare(CLONE_NEWNS) < 0) fail(errno, "unshare", "mount namespace", NULL);
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail(errno, "mount --make-rprivate on", "/", NULL);
 	run_boot(boot);
 	_exit(1);
 }
-

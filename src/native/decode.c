@@ -39,46 +39,44 @@ struct reader rd;
  * test/native/protocol.test.ts checks the three agree; `ovb-launch --list-ops` prints it).
  */
 const struct opdef opdefs[] = {
-	{ "name", 1, 0, IN_BOOT | IN_TEARDOWN, op_name, td_name },
-	{ "setenv", 2, 0, IN_BOOT | IN_TEARDOWN, op_setenv, td_setenv },
-	{ "step", 1, 0, IN_BOOT, op_step, NULL },
-	{ "hook", 2, 0, IN_BOOT, op_hook, NULL },
-	{ "root", 1, 0, IN_BOOT, op_root, NULL },
-	{ "write-if-missing", 3, 0, IN_BOOT, op_write, NULL },
-	{ "mkdir", 2, 0, IN_BOOT, op_mkdir, NULL },
-	{ "mount", 5, 0, IN_BOOT, op_mount, NULL },
-	{ "mknod", 7, 0, IN_BOOT, op_mknod, NULL },
-	{ "symlink", 2, 0, IN_BOOT, op_symlink, NULL },
-	{ "copy-if-missing", 3, 0, IN_BOOT, op_copy, NULL },
-	{ "bind-share", 2, 0, IN_BOOT, op_bind_share, NULL },
-	{ "bind-optional", 2, 0, IN_BOOT, op_bind_optional, NULL },
-	{ "cgroup", 1, 0, IN_BOOT, op_cgroup, NULL },
-	{ "netns", 1, 0, IN_BOOT, op_netns, NULL },
-	{ "link-up", 1, 0, IN_BOOT, op_link_up, NULL },
-	{ "open-exec", 1, 0, IN_BOOT, op_open_exec, NULL },
-	{ "fork-pid1", 0, 0, IN_BOOT, op_fork_pid1, NULL },
-	{ "hostname", 1, 0, IN_BOOT, op_hostname, NULL },
-	{ "pivot", 1, 0, IN_BOOT, op_pivot, NULL },
-	{ "exec", 0, 1, IN_BOOT, op_exec, NULL },
-	{ "fail", 1, 0, IN_BOOT, op_fail, NULL },
-	{ "teardown", 0, 0, IN_BOOT, NULL, NULL },
-	{ "log", 1, 0, IN_TEARDOWN, NULL, td_log },
-	{ "run", 2, 1, IN_TEARDOWN, NULL, td_run },
-	{ "del-netns", 1, 0, IN_TEARDOWN, NULL, td_del_netns },
-	{ "rmdir", 2, 0, IN_TEARDOWN, NULL, td_rmdir },
-	{ "unlink", 1, 0, IN_TEARDOWN, NULL, td_unlink },
-	{ "umount", 1, 0, IN_TEARDOWN, NULL, td_umount },
-	{ "del-link", 1, 0, IN_TEARDOWN, NULL, td_del_link },
+	{"name", 1, 0, IN_BOOT | IN_TEARDOWN, op_name, td_name},
+	{"setenv", 2, 0, IN_BOOT | IN_TEARDOWN, op_setenv, td_setenv},
+	{"step", 1, 0, IN_BOOT, op_step, NULL},
+	{"hook", 2, 0, IN_BOOT, op_hook, NULL},
+	{"root", 1, 0, IN_BOOT, op_root, NULL},
+	{"write-if-missing", 3, 0, IN_BOOT, op_write, NULL},
+	{"mkdir", 2, 0, IN_BOOT, op_mkdir, NULL},
+	{"mount", 5, 0, IN_BOOT, op_mount, NULL},
+	{"mknod", 7, 0, IN_BOOT, op_mknod, NULL},
+	{"symlink", 2, 0, IN_BOOT, op_symlink, NULL},
+	{"copy-if-missing", 3, 0, IN_BOOT, op_copy, NULL},
+	{"bind-share", 2, 0, IN_BOOT, op_bind_share, NULL},
+	{"bind-optional", 2, 0, IN_BOOT, op_bind_optional, NULL},
+	{"cgroup", 1, 0, IN_BOOT, op_cgroup, NULL},
+	{"netns", 1, 0, IN_BOOT, op_netns, NULL},
+	{"link-up", 1, 0, IN_BOOT, op_link_up, NULL},
+	{"open-exec", 1, 0, IN_BOOT, op_open_exec, NULL},
+	{"fork-pid1", 0, 0, IN_BOOT, op_fork_pid1, NULL},
+	{"hostname", 1, 0, IN_BOOT, op_hostname, NULL},
+	{"pivot", 1, 0, IN_BOOT, op_pivot, NULL},
+	{"exec", 0, 1, IN_BOOT, op_exec, NULL},
+	{"fail", 1, 0, IN_BOOT, op_fail, NULL},
+	{"teardown", 0, 0, IN_BOOT, NULL, NULL},
+	{"log", 1, 0, IN_TEARDOWN, NULL, td_log},
+	{"run", 2, 1, IN_TEARDOWN, NULL, td_run},
+	{"del-netns", 1, 0, IN_TEARDOWN, NULL, td_del_netns},
+	{"rmdir", 2, 0, IN_TEARDOWN, NULL, td_rmdir},
+	{"unlink", 1, 0, IN_TEARDOWN, NULL, td_unlink},
+	{"umount", 1, 0, IN_TEARDOWN, NULL, td_umount},
+	{"del-link", 1, 0, IN_TEARDOWN, NULL, td_del_link},
 };
 
 
 char *next_str(void)
 {
-	if (rd.pos >= rd.len)
-		return NULL;
+	if (rd.pos >= rd.len) return NULL;
 	char *s = rd.buf + rd.pos, *z = memchr(s, 0, rd.len - rd.pos);
-	if (!z)
-		return NULL;
+	if (!z) return NULL;
 	rd.pos = (size_t)(z - rd.buf) + 1;
 	return s;
 }
@@ -87,22 +85,17 @@ int read_program(int fd)
 {
 	size_t cap = 65536;
 	rd.buf = malloc(cap);
-	if (!rd.buf)
-		return -1;
+	if (!rd.buf) return -1;
 	for (;;) {
 		if (rd.len == cap) {
 			char *n = realloc(rd.buf, cap *= 2);
-			if (!n)
-				return -1;
+			if (!n) return -1;
 			rd.buf = n;
 		}
 		ssize_t r = read(fd, rd.buf + rd.len, cap - rd.len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			return 0;
+		if (r < 0 && errno == EINTR) continue;
+		if (r < 0) return -1;
+		if (r == 0) return 0;
 		rd.len += (size_t)r;
 	}
 }
@@ -112,8 +105,7 @@ int read_program(int fd)
 int decode(struct prog *p, int where, struct buf *err)
 {
 	for (;;) {
-		if (rd.pos >= rd.len)
-			return 0;
+		if (rd.pos >= rd.len) return 0;
 		char *name = next_str();
 		if (!name) {
 			b_str(err, "truncated program");
@@ -121,19 +113,17 @@ int decode(struct prog *p, int where, struct buf *err)
 		}
 		const struct opdef *d = NULL;
 		for (size_t i = 0; i < n_opdefs; i++)
-			if (!strcmp(opdefs[i].name, name) && (opdefs[i].where & where))
-				d = &opdefs[i];
+			if (!strcmp(opdefs[i].name, name) && (opdefs[i].where & where)) d = &opdefs[i];
 		if (!d) {
 			b_str(err, "unknown op \"");
 			b_line(err, name);
 			b_str(err, where == IN_BOOT ? "\" in boot program" : "\" in teardown program");
 			return -1;
 		}
-		struct op o = { name, NULL, 0, d };
+		struct op o = {name, NULL, 0, d};
 		int cap = d->fixed + 4;
 		o.a = malloc(sizeof(char *) * (size_t)(cap + 1));
-		if (!o.a)
-			return -1;
+		if (!o.a) return -1;
 		for (;;) {
 			char *s = next_str();
 			if (!s) {
@@ -142,8 +132,7 @@ int decode(struct prog *p, int where, struct buf *err)
 				return -1;
 			}
 			if (o.n >= d->fixed) {
-				if (!*s)
-					break;
+				if (!*s) break;
 				if (!d->variadic) {
 					b_str(err, "too many arguments for op ");
 					b_str(err, name);
@@ -152,8 +141,7 @@ int decode(struct prog *p, int where, struct buf *err)
 			}
 			if (o.n == cap) {
 				char **na = realloc(o.a, sizeof(char *) * (size_t)((cap *= 2) + 1));
-				if (!na)
-					return -1;
+				if (!na) return -1;
 				o.a = na;
 			}
 			o.a[o.n++] = s;
@@ -164,13 +152,11 @@ int decode(struct prog *p, int where, struct buf *err)
 			b_str(err, name);
 			return -1;
 		}
-		if (!strcmp(name, "teardown"))
-			return 1;
+		if (!strcmp(name, "teardown")) return 1;
 		if (p->n == p->cap) {
 			p->cap = p->cap ? p->cap * 2 : 64;
 			struct op *no = realloc(p->ops, sizeof(struct op) * (size_t)p->cap);
-			if (!no)
-				return -1;
+			if (!no) return -1;
 			p->ops = no;
 		}
 		p->ops[p->n++] = o;
@@ -188,7 +174,9 @@ int list_ops(void)
 		b_chr(&b, ' ');
 		b_num(&b, d->fixed);
 		b_str(&b, d->variadic ? " variadic " : " fixed ");
-		b_str(&b, d->where == (IN_BOOT | IN_TEARDOWN) ? "boot,teardown\n" : d->where == IN_BOOT ? "boot\n" : "teardown\n");
+		b_str(&b, d->where == (IN_BOOT | IN_TEARDOWN) ? "boot,teardown\n"
+			  : d->where == IN_BOOT		      ? "boot\n"
+							      : "teardown\n");
 		write_all(1, b.p, b.len);
 	}
 	return 0;

@@ -31,15 +31,14 @@
 
 extern char **environ;
 
-struct logstate lg = { .status_fd = -1 };
+struct logstate lg = {.status_fd = -1};
 /* ------------------------------------------------------------------ logging (M) */
 
 
 void set_name(const char *n)
 {
 	size_t l = strlen(n);
-	if (l >= sizeof(lg.subhost))
-		l = sizeof(lg.subhost) - 1;
+	if (l >= sizeof(lg.subhost)) l = sizeof(lg.subhost) - 1;
 	memcpy(lg.subhost, n, l);
 	lg.subhost[l] = 0;
 }
@@ -73,10 +72,8 @@ void logf_(int level, const char *a, const char *b_, const char *c, int err)
 	char m[LOG_LINE_MAX];
 	struct buf b = BUF_INIT(m);
 	b_str(&b, a);
-	if (b_)
-		b_str(&b, b_);
-	if (c)
-		b_str(&b, c);
+	if (b_) b_str(&b, b_);
+	if (c) b_str(&b, c);
 	if (err) {
 		b_str(&b, ": ");
 		b_str(&b, strerror(err));
@@ -103,8 +100,7 @@ void lines_feed(struct lines *l, const char *p, size_t n)
 
 void lines_flush(struct lines *l)
 {
-	if (l->len)
-		l->emit(l->buf, l->len, l->ctx);
+	if (l->len) l->emit(l->buf, l->len, l->ctx);
 	l->len = 0;
 }
 
@@ -123,10 +119,8 @@ int pump(int fd, struct lines *l)
 			lines_feed(l, b, (size_t)r);
 			continue;
 		}
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && errno == EAGAIN)
-			return 1;
+		if (r < 0 && errno == EINTR) continue;
+		if (r < 0 && errno == EAGAIN) return 1;
 		lines_flush(l);
 		return 0;
 	}
@@ -134,11 +128,9 @@ int pump(int fd, struct lines *l)
 
 void status_write(const char *s, size_t n)
 {
-	if (lg.status_fd < 0)
-		return;
+	if (lg.status_fd < 0) return;
 	if (write_all(lg.status_fd, s, n) < 0) {
 		close(lg.status_fd);
 		lg.status_fd = -1;
 	}
 }
-

@@ -31,7 +31,7 @@
 
 extern char **environ;
 
-struct monitor mon = { .m_step = "boot", .str = -1 };
+struct monitor mon = {.m_step = "boot", .str = -1};
 /* ------------------------------------------------------------------ M: the monitor */
 
 
@@ -39,34 +39,30 @@ void on_status_line(const char *s, size_t n, const void *ctx)
 {
 	(void)ctx;
 	char l[STATUS_LINE_MAX + 2];
-	if (n > STATUS_LINE_MAX)
-		n = STATUS_LINE_MAX;
+	if (n > STATUS_LINE_MAX) n = STATUS_LINE_MAX;
 	memcpy(l, s, n);
 	l[n] = 0;
 	if (!strncmp(l, "step ", 5)) {
 		const char *e = strchr(l + 5, ' ');
 		size_t k = e ? (size_t)(e - (l + 5)) : strlen(l + 5);
-		if (k >= sizeof(mon.m_step))
-			k = sizeof(mon.m_step) - 1;
+		if (k >= sizeof(mon.m_step)) k = sizeof(mon.m_step) - 1;
 		memcpy(mon.m_step, l + 5, k);
 		mon.m_step[k] = 0;
 	} else if (!strncmp(l, "pid1 ", 5)) {
 		unsigned long long v;
-		if (parse_num(l + 5, 10, &v) == 0)
-			mon.p_pid = (pid_t)v;
-		if (mon.aborted && mon.p_pid > 0)
-			kill(mon.p_pid, SIGKILL);
+		if (parse_num(l + 5, 10, &v) == 0) mon.p_pid = (pid_t)v;
+		if (mon.aborted && mon.p_pid > 0) kill(mon.p_pid, SIGKILL);
 	} else if (!strncmp(l, "fail ", 5)) {
 		mon.fail_seen = 1;
 		json_log(50, "ovb-launch", l, n);
 	} else if (!strncmp(l, "hookpg ", 7)) {
 		unsigned long long v;
-		if (parse_num(l + 7, 10, &v) == 0)
-			mon.hook_pg = (pid_t)v;
+		if (parse_num(l + 7, 10, &v) == 0) mon.hook_pg = (pid_t)v;
 		return; /* internal */
 	} else if (!strncmp(l, "created ", 8)) {
 		unsigned long long v;
-		if (parse_num(l + 8, 10, &v) == 0 && mon.n_created < (int)(sizeof(mon.created) / sizeof(mon.created[0])))
+		if (parse_num(l + 8, 10, &v) == 0 &&
+		    mon.n_created < (int)(sizeof(mon.created) / sizeof(mon.created[0])))
 			mon.created[mon.n_created++] = (int)v;
 		return; /* internal */
 	} else if (!strncmp(l, "ready ", 6)) {
@@ -101,16 +97,14 @@ void m_fail(int err, const char *msg)
 
 void do_abort(const char *why)
 {
-	if (mon.aborted || mon.p_done || (mon.c_done && !mon.p_pid))
-		return;
+	if (mon.aborted || mon.p_done || (mon.c_done && !mon.p_pid)) return;
 	mon.aborted = 1;
 	mon.abort_why = why;
 	if (mon.p_pid > 0)
 		kill(mon.p_pid, SIGKILL);
 	else if (!mon.c_done)
 		kill(mon.c_pid, SIGKILL);
-	if (mon.hook_pg > 0)
-		kill(-mon.hook_pg, SIGKILL);
+	if (mon.hook_pg > 0) kill(-mon.hook_pg, SIGKILL);
 }
 
 void reap_all(void)
@@ -124,8 +118,7 @@ void reap_all(void)
 			mon.c_done = 1;
 			mon.c_status = st;
 			drain_status();
-			if (mon.aborted && mon.p_pid > 0)
-				kill(mon.p_pid, SIGKILL);
+			if (mon.aborted && mon.p_pid > 0) kill(mon.p_pid, SIGKILL);
 		} else if (r == mon.p_pid && mon.p_pid > 0) {
 			mon.p_done = 1;
 			mon.p_status = st;
@@ -143,8 +136,7 @@ void on_signal(const struct signalfd_siginfo *si)
 		return;
 	}
 	/* SIGTERM, SIGINT, SIGHUP */
-	if (mon.p_done || (mon.c_done && !mon.p_pid))
-		return;
+	if (mon.p_done || (mon.c_done && !mon.p_pid)) return;
 	if (mon.ready_seen && mon.p_pid > 0)
 		kill(mon.p_pid, SIGTERM);
 	else
@@ -177,8 +169,7 @@ void reopen_stdin(void)
 void blocking(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
-	if (fl >= 0 && (fl & O_NONBLOCK))
-		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 }
 
 /*
@@ -190,9 +181,8 @@ void remove_created(const struct prog *boot)
 {
 	for (int k = 0; k < mon.n_created; k++) {
 		int i = mon.created[k];
-		if (i < 0 || i >= boot->n || strcmp(boot->ops[i].name, "write-if-missing"))
-			continue;
-		struct root r = { .path = "", .len = 0, .fd = -1 };
+		if (i < 0 || i >= boot->n || strcmp(boot->ops[i].name, "write-if-missing")) continue;
+		struct root r = {.path = "", .len = 0, .fd = -1};
 		for (int j = 0; j < i; j++)
 			if (!strcmp(boot->ops[j].name, "root") && root_set(&r, boot->ops[j].a[0]) < 0)
 				logf_(50, "teardown: root ", boot->ops[j].a[0], NULL, errno);
@@ -201,16 +191,14 @@ void remove_created(const struct prog *boot)
 		int d = root_rel(&r, path, &rel), pd = d == -1 ? -1 : in_parent(d, rel, leaf, sizeof(leaf));
 		if (pd < 0 || (unlinkat(pd, leaf, 0) < 0 && errno != ENOENT))
 			logf_(50, "teardown: unlink ", path, NULL, errno);
-		if (pd >= 0)
-			close(pd);
-		if (r.fd >= 0)
-			close(r.fd);
+		if (pd >= 0) close(pd);
+		if (r.fd >= 0) close(r.fd);
 	}
 }
 
 int boot_main(void)
 {
-	struct prog boot = { 0 }, td = { 0 };
+	struct prog boot = {0}, td = {0};
 	char e[512];
 	struct buf err = BUF_INIT(e);
 	lg.mpid = getpid();
@@ -246,14 +234,13 @@ int boot_main(void)
 	}
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 
-	int logp[2] = { -1, -1 }, stp[2] = { -1, -1 };
+	int logp[2] = {-1, -1}, stp[2] = {-1, -1};
 	if (pipe2(logp, O_CLOEXEC) < 0 || pipe2(stp, O_CLOEXEC) < 0) {
 		m_fail(errno, "pipe failed");
 		mon.c_done = 1;
 	} else {
 		mon.c_pid = fork();
-		if (mon.c_pid == 0)
-			child_main(&boot, logp, stp, tds.sigfd);
+		if (mon.c_pid == 0) child_main(&boot, logp, stp, tds.sigfd);
 		if (mon.c_pid < 0) {
 			m_fail(errno, "fork failed");
 			mon.c_done = 1;
@@ -263,29 +250,25 @@ int boot_main(void)
 	}
 	int logr = logp[0];
 	mon.str = stp[0];
-	if (logr >= 0)
-		fcntl(logr, F_SETFL, O_NONBLOCK);
-	if (mon.str >= 0)
-		fcntl(mon.str, F_SETFL, O_NONBLOCK);
-	struct lines ll = { .len = 0, .max = LOG_LINE_MAX, .emit = emit_log, .ctx = "subhost" };
-	mon.st_lines = (struct lines){ .len = 0, .max = STATUS_LINE_MAX, .emit = on_status_line, .ctx = NULL };
+	if (logr >= 0) fcntl(logr, F_SETFL, O_NONBLOCK);
+	if (mon.str >= 0) fcntl(mon.str, F_SETFL, O_NONBLOCK);
+	struct lines ll = {.len = 0, .max = LOG_LINE_MAX, .emit = emit_log, .ctx = "subhost"};
+	mon.st_lines = (struct lines){.len = 0, .max = STATUS_LINE_MAX, .emit = on_status_line, .ctx = NULL};
 	char cbuf[64];
 	size_t clen = 0;
 
 	while (!mon.p_done && !(mon.c_done && !mon.p_pid)) {
 		struct pollfd pf[4] = {
-			{ tds.sigfd, POLLIN, 0 },
-			{ logr, POLLIN, 0 },
-			{ mon.str, POLLIN, 0 },
-			{ ctl, POLLIN, 0 },
+			{tds.sigfd, POLLIN, 0},
+			{logr, POLLIN, 0},
+			{mon.str, POLLIN, 0},
+			{ctl, POLLIN, 0},
 		};
 		if (poll(pf, 4, -1) < 0) {
-			if (errno == EINTR)
-				continue;
+			if (errno == EINTR) continue;
 			break;
 		}
-		if (pf[2].revents)
-			drain_status();
+		if (pf[2].revents) drain_status();
 		if (pf[1].revents && !pump(logr, &ll)) {
 			close(logr);
 			logr = -1;
@@ -299,8 +282,7 @@ int boot_main(void)
 					mon.detached = 1;
 					close(ctl);
 					ctl = -1;
-					if (lg.status_fd >= 0)
-						close(lg.status_fd);
+					if (lg.status_fd >= 0) close(lg.status_fd);
 					lg.status_fd = -1;
 				} else if (strstr(cbuf, "commit\n")) {
 					/* committed, but the caller keeps reading status lines (tests, --foreground) */
@@ -319,11 +301,11 @@ int boot_main(void)
 				 * Undo it rather than leave a subhost nobody can find.
 				 */
 				if (!mon.committed)
-					do_abort(mon.ready_seen ? "the library went away before detach" : "the control pipe was closed before ready");
+					do_abort(mon.ready_seen ? "the library went away before detach"
+								: "the control pipe was closed before ready");
 			}
 		}
-		if (pf[0].revents)
-			drain_signals();
+		if (pf[0].revents) drain_signals();
 	}
 
 	/*
@@ -333,10 +315,9 @@ int boot_main(void)
 	 * wait (bounded) for that.
 	 */
 	if (ctl >= 0 && !mon.detached) {
-		struct pollfd pc = { ctl, POLLIN, 0 };
+		struct pollfd pc = {ctl, POLLIN, 0};
 		for (int i = 0; i < 100 && ctl >= 0; i++) {
-			if (poll(&pc, 1, 100) <= 0)
-				continue;
+			if (poll(&pc, 1, 100) <= 0) continue;
 			ssize_t r = read(ctl, cbuf, sizeof(cbuf));
 			if (r <= 0 || memmem(cbuf, (size_t)r, "detach", 6)) {
 				close(ctl);
@@ -383,20 +364,17 @@ int boot_main(void)
 		}
 		m_fail(0, m);
 	}
-	if (!(mon.ready_ok && (mon.committed || mon.detached)))
-		remove_created(&boot);
+	if (!(mon.ready_ok && (mon.committed || mon.detached))) remove_created(&boot);
 	int ok = run_teardown(&td);
 	status_write(ok ? "torn ok\n" : "torn fail\n", ok ? 8 : 10);
-	if (mon.str >= 0)
-		close(mon.str);
-	if (lg.status_fd >= 0)
-		close(lg.status_fd);
+	if (mon.str >= 0) close(mon.str);
+	if (lg.status_fd >= 0) close(lg.status_fd);
 	return mon.p_done && code == 0 && ok && !mon.aborted && !mon.fail_seen ? 0 : 1;
 }
 
 int teardown_main(void)
 {
-	struct prog td = { 0 };
+	struct prog td = {0};
 	char e[512];
 	struct buf err = BUF_INIT(e);
 	lg.mpid = getpid();
@@ -412,8 +390,6 @@ int teardown_main(void)
 		logf_(50, "teardown program refused: ", err.p, NULL, 0);
 		return 2;
 	}
-	if (setup_signals() < 0)
-		return 2;
+	if (setup_signals() < 0) return 2;
 	return run_teardown(&td) ? 0 : 1;
 }
-

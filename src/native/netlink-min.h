@@ -40,20 +40,20 @@ struct sockaddr_nl {
 	uint32_t nl_pid;
 	uint32_t nl_groups;
 };
-#define NETLINK_ROUTE 0
-#define NLM_F_REQUEST 0x1
-#define NLM_F_ACK 0x4
-#define NLMSG_ERROR 0x2
-#define RTM_DELLINK 17
-#define IFLA_IFNAME 3
-#define NLMSG_ALIGNTO 4U
-#define NLMSG_ALIGN(len) (((len) + NLMSG_ALIGNTO - 1) & ~(NLMSG_ALIGNTO - 1))
-#define NLMSG_HDRLEN ((int)NLMSG_ALIGN(sizeof(struct nlmsghdr)))
+#define NETLINK_ROUTE	  0
+#define NLM_F_REQUEST	  0x1
+#define NLM_F_ACK	  0x4
+#define NLMSG_ERROR	  0x2
+#define RTM_DELLINK	  17
+#define IFLA_IFNAME	  3
+#define NLMSG_ALIGNTO	  4U
+#define NLMSG_ALIGN(len)  (((len) + NLMSG_ALIGNTO - 1) & ~(NLMSG_ALIGNTO - 1))
+#define NLMSG_HDRLEN	  ((int)NLMSG_ALIGN(sizeof(struct nlmsghdr)))
 #define NLMSG_LENGTH(len) ((len) + NLMSG_HDRLEN)
-#define NLMSG_DATA(nlh) ((void *)(((char *)(nlh)) + NLMSG_HDRLEN))
-#define RTA_ALIGNTO 4U
-#define RTA_ALIGN(len) (((len) + RTA_ALIGNTO - 1) & ~(RTA_ALIGNTO - 1))
-#define RTA_LENGTH(len) (RTA_ALIGN(sizeof(struct rtattr)) + (len))
-#define RTA_DATA(rta) ((void *)(((char *)(rta)) + RTA_LENGTH(0)))
+#define NLMSG_DATA(nlh)	  ((void *)(((char *)(nlh)) + NLMSG_HDRLEN))
+#define RTA_ALIGNTO	  4U
+#define RTA_ALIGN(len)	  (((len) + RTA_ALIGNTO - 1) & ~(RTA_ALIGNTO - 1))
+#define RTA_LENGTH(len)	  (RTA_ALIGN(sizeof(struct rtattr)) + (len))
+#define RTA_DATA(rta)	  ((void *)(((char *)(rta)) + RTA_LENGTH(0)))
 #endif
 #endif

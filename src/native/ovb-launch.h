@@ -10,9 +10,9 @@
 #include "inroot.h"
 #include "util.h"
 
-#define LOG_LINE_MAX 4096
+#define LOG_LINE_MAX	4096
 #define STATUS_LINE_MAX 4000 /* < PIPE_BUF */
-#define KILL_WAIT_MS 5000    /* bound on waiting for a SIGKILLed child */
+#define KILL_WAIT_MS	5000 /* bound on waiting for a SIGKILLed child */
 
 struct opdef;
 
@@ -101,10 +101,10 @@ extern struct logstate lg;
 /* bootops.c: C and P */
 struct bootstate {
 	const char *step; /* the current step, for fail lines */
-	int sigfd;        /* signalfd for SIGCHLD */
-	int exec_fd;      /* open-exec */
-	int is_pid1;      /* after fork-pid1, in P */
-	int op;           /* index of the running op (`created` lines) */
+	int sigfd;	  /* signalfd for SIGCHLD */
+	int exec_fd;	  /* open-exec */
+	int is_pid1;	  /* after fork-pid1, in P */
+	int op;		  /* index of the running op (`created` lines) */
 	struct root root; /* paths below it are resolved inside it */
 };
 extern struct bootstate bs;

@@ -65,23 +65,18 @@ int share_main(int argc, char **argv)
 	dup2(2, 3);
 	bs.step = argv[1];
 	(void)argc;
-	if (dst[0] != '/')
-		fail(EINVAL, "the subhost path must be absolute:", dst, NULL);
+	if (dst[0] != '/') fail(EINVAL, "the subhost path must be absolute:", dst, NULL);
 	int pfd = pin_arg(argv[2], argv[3]);
 	int tree = -1;
 	struct stat sb;
 	if (sharing) {
-		if (stat(src, &sb) < 0)
-			fail(errno, "share", src, NULL);
+		if (stat(src, &sb) < 0) fail(errno, "share", src, NULL);
 		tree = (int)syscall(SYS_open_tree, AT_FDCWD, src, OVB_OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
-		if (tree < 0)
-			fail(errno, "open_tree", src, NULL);
+		if (tree < 0) fail(errno, "open_tree", src, NULL);
 	}
-	if (setns(pfd, CLONE_NEWNS) < 0)
-		fail(errno, "setns", argv[2], NULL);
+	if (setns(pfd, CLONE_NEWNS) < 0) fail(errno, "setns", argv[2], NULL);
 	close(pfd);
-	if (chdir("/") < 0 || root_set(&bs.root, "/") < 0)
-		fail(errno, "chdir", "/", NULL);
+	if (chdir("/") < 0 || root_set(&bs.root, "/") < 0) fail(errno, "chdir", "/", NULL);
 	if (!sharing) {
 		/* the last component alone, on its parent resolved inside, never followed */
 		char leaf[256];
@@ -91,8 +86,7 @@ int share_main(int argc, char **argv)
 		return 0;
 	}
 	int tfd = bind_target("share", &sb, dst, 1);
-	if (tfd < 0)
-		fail(errno, "share", dst, NULL);
+	if (tfd < 0) fail(errno, "share", dst, NULL);
 	if (syscall(SYS_move_mount, tree, "", tfd, "", OVB_MOVE_MOUNT_F_EMPTY_PATH | OVB_MOVE_MOUNT_T_EMPTY_PATH) < 0)
 		fail(errno, "move_mount onto", dst, NULL);
 	return 0;
@@ -108,11 +102,9 @@ int kill_main(char **argv)
 	unsigned long long sig;
 	dup2(2, 3);
 	bs.step = "kill";
-	if (parse_num(argv[4], 10, &sig) != 0 || sig < 1 || sig > 64)
-		fail(EINVAL, "kill: bad signal", argv[4], NULL);
+	if (parse_num(argv[4], 10, &sig) != 0 || sig < 1 || sig > 64) fail(EINVAL, "kill: bad signal", argv[4], NULL);
 	int pfd = pin_arg(argv[2], argv[3]);
-	if (ovb_pidfd_kill(pfd, (int)sig) < 0)
-		fail(errno, "kill", argv[2], NULL);
+	if (ovb_pidfd_kill(pfd, (int)sig) < 0) fail(errno, "kill", argv[2], NULL);
 	return 0;
 }
 
@@ -125,30 +117,27 @@ int kill_main(char **argv)
 int enter_main(int argc, char **argv)
 {
 	/* fd 3: our `fail` line for the library (stderr when it gave none); never the command's */
-	if (fcntl(3, F_GETFD) < 0)
-		dup2(2, 3);
+	if (fcntl(3, F_GETFD) < 0) dup2(2, 3);
 	fcntl(3, F_SETFD, FD_CLOEXEC);
 	bs.step = "enter";
 	int i = 4;
-	if (i < argc && !strcmp(argv[i], "--"))
-		i++;
+	if (i < argc && !strcmp(argv[i], "--")) i++;
 	int pfd = pin_arg(argv[2], argv[3]);
-	int ns = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWCGROUP | CLONE_NEWTIME;
+	int ns = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWCGROUP |
+		 CLONE_NEWTIME;
 	if (setns(pfd, ns) < 0 && (errno != EINVAL || setns(pfd, ns & ~CLONE_NEWTIME) < 0))
 		fail(errno, "setns", argv[2], NULL);
 	close(pfd);
-	if (chdir("/") < 0)
-		fail(errno, "chdir", "/", NULL);
+	if (chdir("/") < 0) fail(errno, "chdir", "/", NULL);
 	/* the terminal's ^C and ^\ are for CMD; we only wait for it */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
 	pid_t pid = fork();
-	if (pid < 0)
-		fail(errno, "enter: fork", NULL, NULL);
+	if (pid < 0) fail(errno, "enter: fork", NULL, NULL);
 	if (pid == 0) {
 		signal(SIGINT, SIG_DFL);
 		signal(SIGQUIT, SIG_DFL);
-		static char *shell[] = { "/bin/bash", NULL };
+		static char *shell[] = {"/bin/bash", NULL};
 		if (i >= argc) /* the subhost's own shell */
 			argv = shell, i = 0, shell[0] = access(shell[0], X_OK) == 0 ? "/bin/bash" : "/bin/sh";
 		execvp(argv[i], argv + i);
@@ -165,12 +154,9 @@ int enter_main(int argc, char **argv)
 	}
 	int st;
 	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return 1;
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
+		if (errno != EINTR) return 1;
+	if (WIFEXITED(st)) return WEXITSTATUS(st);
 	signal(WTERMSIG(st), SIG_DFL);
 	kill(getpid(), WTERMSIG(st));
 	return 128 + WTERMSIG(st);
 }
-

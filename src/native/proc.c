@@ -16,29 +16,23 @@ long long proc_start_time(long long pid)
 	b_num(&b, pid);
 	b_str(&b, "/stat");
 	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
+	if (fd < 0) return -1;
 	ssize_t n = read(fd, s, sizeof(s) - 1);
 	close(fd);
-	if (n <= 0)
-		return -1;
+	if (n <= 0) return -1;
 	s[n] = 0;
 	char *c = strrchr(s, ')');
-	if (!c || c[1] != ' ')
-		return -1;
+	if (!c || c[1] != ' ') return -1;
 	c += 2;
-	if (*c == 'Z')
-		return -1;
+	if (*c == 'Z') return -1;
 	for (int field = 3; field < 22; field++) {
 		c = strchr(c, ' ');
-		if (!c)
-			return -1;
+		if (!c) return -1;
 		c++;
 	}
 	unsigned long long v;
 	char *e = strchr(c, ' ');
-	if (!e)
-		return -1; /* a cut line: field 22 is never the last */
+	if (!e) return -1; /* a cut line: field 22 is never the last */
 	*e = 0;
 	return parse_num(c, 10, &v) ? -1 : (long long)v;
 }
@@ -50,8 +44,7 @@ int pin_process(long long pid, long long start)
 		return -1;
 	}
 	int fd = ovb_pidfd_open((int)pid);
-	if (fd < 0)
-		return -1;
+	if (fd < 0) return -1;
 	/* after the pidfd: the process it pins is the one whose start time matches */
 	if (proc_start_time(pid) != start) {
 		close(fd);

@@ -33,13 +33,13 @@
 #include <unistd.h>
 
 /* Supervision numbers (documented in reaper(8) and overlay-boot.conf(5)). */
-#define BACKOFF_FIRST_MS 1000LL   /* delay before the first restart */
-#define BACKOFF_MAX_MS 30000LL    /* the delay doubles up to this */
-#define BACKOFF_RESET_MS 60000LL  /* a run this long resets the delay */
-#define RAPID_MS 10000LL          /* an exit this soon after start is a rapid failure */
-#define RAPID_GIVE_UP 5           /* this many rapid failures in a row: given up */
-#define MAX_RUN 64
-#define REKILL_MS 1000LL          /* after KILL, again every second while processes remain */
+#define BACKOFF_FIRST_MS 1000LL	 /* delay before the first restart */
+#define BACKOFF_MAX_MS	 30000LL /* the delay doubles up to this */
+#define BACKOFF_RESET_MS 60000LL /* a run this long resets the delay */
+#define RAPID_MS	 10000LL /* an exit this soon after start is a rapid failure */
+#define RAPID_GIVE_UP	 5	 /* this many rapid failures in a row: given up */
+#define MAX_RUN		 64
+#define REKILL_MS	 1000LL /* after KILL, again every second while processes remain */
 
 /*
  * systemd, docker and lxc mean the kernel's real-time signal numbering with glibc's
@@ -49,10 +49,10 @@
 #define SIG_RT4 38
 
 #define REPORT_PATH "/run/overlay-boot-reaper.json"
-#define REPORT_TMP "/run/.overlay-boot-reaper.json.tmp"
+#define REPORT_TMP  "/run/.overlay-boot-reaper.json.tmp"
 
 enum { S_RUNNING, S_BACKOFF, S_FAILED, S_STOPPED };
-static const char *const state_names[] = { "running", "backoff", "failed", "stopped" };
+static const char *const state_names[] = {"running", "backoff", "failed", "stopped"};
 
 struct svc {
 	const char *cmd;
@@ -83,10 +83,8 @@ static void say(const char *a, const char *b, const char *c)
 	b_line(&m, name);
 	b_str(&m, ": ");
 	b_line(&m, a);
-	if (b)
-		b_line(&m, b);
-	if (c)
-		b_line(&m, c);
+	if (b) b_line(&m, b);
+	if (c) b_line(&m, c);
 	b_chr(&m, '\n');
 	write_all(2, m.p, m.len);
 }
@@ -94,12 +92,18 @@ static void say(const char *a, const char *b, const char *c)
 static const char *signame(int sig)
 {
 	switch (sig) {
-	case SIGTERM: return "SIGTERM";
-	case SIGINT: return "SIGINT";
-	case SIGHUP: return "SIGHUP";
-	case SIGPWR: return "SIGPWR";
-	case SIG_RT3: return "SIGRTMIN+3";
-	case SIG_RT4: return "SIGRTMIN+4";
+	case SIGTERM:
+		return "SIGTERM";
+	case SIGINT:
+		return "SIGINT";
+	case SIGHUP:
+		return "SIGHUP";
+	case SIGPWR:
+		return "SIGPWR";
+	case SIG_RT3:
+		return "SIGRTMIN+3";
+	case SIG_RT4:
+		return "SIGRTMIN+4";
 	}
 	return "a signal";
 }
@@ -127,10 +131,9 @@ static void json_num_or_null(struct buf *b, long long v, int present)
 /* The state report: a temp file renamed over the last one; skipped quietly when /run is not writable. */
 static void write_report(void)
 {
-	static const char *const phases[] = { "starting", "running", "stopping" };
-	if (self != 1 || !report_buf)
-		return;
-	struct buf b = { report_buf, 0, report_cap, 0 };
+	static const char *const phases[] = {"starting", "running", "stopping"};
+	if (self != 1 || !report_buf) return;
+	struct buf b = {report_buf, 0, report_cap, 0};
 	b_str(&b, "{\"name\":");
 	json_str(&b, name);
 	b_str(&b, ",\"phase\":\"");
@@ -164,11 +167,9 @@ static void write_report(void)
 	if (b.over) /* sized for the worst case; a cut report would not parse: keep the last one */
 		return;
 	int fd = open(REPORT_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		return;
+	if (fd < 0) return;
 	int bad = write_all(fd, b.p, b.len);
-	if (close(fd) < 0 || bad || rename(REPORT_TMP, REPORT_PATH) < 0)
-		unlink(REPORT_TMP);
+	if (close(fd) < 0 || bad || rename(REPORT_TMP, REPORT_PATH) < 0) unlink(REPORT_TMP);
 }
 
 /* Signals every other process: the whole pid namespace when pid 1; otherwise (a reaper
@@ -179,20 +180,16 @@ static void kill_all(int sig)
 		kill(-1, sig);
 		return;
 	}
-	if (init_pgrp > 0)
-		kill(-init_pgrp, sig);
-	if (stop_pid > 0)
-		kill(-stop_pid, sig);
+	if (init_pgrp > 0) kill(-init_pgrp, sig);
+	if (stop_pid > 0) kill(-stop_pid, sig);
 	for (int i = 0; i < nsvc; i++)
-		if (svcs[i].pid > 0)
-			kill(-svcs[i].pid, sig);
+		if (svcs[i].pid > 0) kill(-svcs[i].pid, sig);
 }
 
 static void kill_services(int sig)
 {
 	for (int i = 0; i < nsvc; i++)
-		if (svcs[i].pid > 0)
-			kill(-svcs[i].pid, sig);
+		if (svcs[i].pid > 0) kill(-svcs[i].pid, sig);
 }
 
 /* fork + exec /bin/sh -c cmd with stdin /dev/null and an empty signal mask; mode 0: same
@@ -200,8 +197,7 @@ static void kill_services(int sig)
 static pid_t spawn_sh(const char *cmd, int mode)
 {
 	pid_t p = fork();
-	if (p != 0)
-		return p;
+	if (p != 0) return p;
 	if (mode == 2)
 		setsid();
 	else if (mode == 1 || self != 1)
@@ -247,8 +243,7 @@ static void service_exited(struct svc *s, int code)
 		s->state = S_STOPPED;
 		return;
 	}
-	if (ran >= BACKOFF_RESET_MS)
-		s->delay = BACKOFF_FIRST_MS;
+	if (ran >= BACKOFF_RESET_MS) s->delay = BACKOFF_FIRST_MS;
 	s->rapid = ran < RAPID_MS ? s->rapid + 1 : 0;
 	b_str(&b, ") exited with status ");
 	b_num(&b, code);
@@ -295,8 +290,7 @@ static int dummy_main(void)
 		return 1;
 	}
 	int fd = open(DUMMY_FIFO, O_RDONLY);
-	if (fd < 0)
-		return 1;
+	if (fd < 0) return 1;
 	while (read(fd, &c, 1) < 0 && errno == EINTR)
 		;
 	close(fd);
@@ -309,7 +303,7 @@ static void start_dummy(void)
 	pid_t p = fork();
 	if (p == 0) {
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		char *argv[] = { "dummy_service", NULL };
+		char *argv[] = {"dummy_service", NULL};
 		execv("/proc/self/exe", argv);
 		_exit(dummy_main());
 	}
@@ -324,11 +318,11 @@ static void parse_run(const char *run)
 		size_t n = e ? (size_t)(e - run) : strlen(run);
 		if (n) {
 			char *c = malloc(n + 1);
-			if (!c)
-				break;
+			if (!c) break;
 			memcpy(c, run, n);
 			c[n] = 0;
-			svcs[nsvc] = (struct svc){ .cmd = c, .last_exit = -1, .delay = BACKOFF_FIRST_MS, .state = S_BACKOFF };
+			svcs[nsvc] =
+				(struct svc){.cmd = c, .last_exit = -1, .delay = BACKOFF_FIRST_MS, .state = S_BACKOFF};
 			nsvc++;
 			need += 6 * n + 128;
 		}
@@ -351,8 +345,7 @@ static void term_all(void)
 int main(int argc, char **argv)
 {
 	const char *s;
-	if (argc > 0 && !strcmp(argv[0], "dummy_service"))
-		return dummy_main();
+	if (argc > 0 && !strcmp(argv[0], "dummy_service")) return dummy_main();
 	const char *dummy = getenv("OVB_DUMMY");
 	int want_dummy = dummy && !strcmp(dummy, "1"), check_dummy = 0;
 	int status_fd = -1;
@@ -361,17 +354,14 @@ int main(int argc, char **argv)
 	const char *init = getenv("OVB_INIT");
 	const char *stop = getenv("OVB_STOP");
 
-	if (argc > 1)
-		name = argv[1];
+	if (argc > 1) name = argv[1];
 	self = getpid();
 	if ((s = getenv("OVB_STATUS_FD")) && parse_num(s, 10, &v) == 0 && v < 1024 &&
 	    fcntl((int)v, F_SETFD, FD_CLOEXEC) == 0)
 		status_fd = (int)v;
-	if ((s = getenv("OVB_STOP_TIMEOUT")) && parse_num(s, 10, &v) == 0 && v < 86400 * 365)
-		grace_s = v;
+	if ((s = getenv("OVB_STOP_TIMEOUT")) && parse_num(s, 10, &v) == 0 && v < 86400 * 365) grace_s = v;
 	parse_run(getenv("OVB_RUN"));
-	if (stop && !*stop)
-		stop = NULL;
+	if (stop && !*stop) stop = NULL;
 	unsetenv("OVB_STATUS_FD");
 	unsetenv("OVB_INIT");
 	unsetenv("OVB_STOP");
@@ -423,8 +413,7 @@ int main(int argc, char **argv)
 	}
 	if (init_done) {
 		phase = P_RUNNING;
-		for (int i = 0; i < nsvc; i++)
-			start_service(&svcs[i]);
+		for (int i = 0; i < nsvc; i++) start_service(&svcs[i]);
 	}
 	write_report();
 
@@ -451,15 +440,13 @@ int main(int argc, char **argv)
 				}
 				if (phase == P_STARTING) {
 					phase = P_RUNNING;
-					for (int i = 0; i < nsvc; i++)
-						start_service(&svcs[i]);
+					for (int i = 0; i < nsvc; i++) start_service(&svcs[i]);
 				}
 				continue;
 			}
 			if (r == stop_pid) {
 				stop_pid = 0;
-				if (!termed && !killed)
-					term_all();
+				if (!termed && !killed) term_all();
 				continue;
 			}
 			for (int i = 0; i < nsvc; i++) {
@@ -478,16 +465,14 @@ int main(int argc, char **argv)
 		if (phase == P_RUNNING) {
 			for (int i = 0; i < nsvc; i++) {
 				struct svc *sv = &svcs[i];
-				if (sv->state != S_BACKOFF)
-					continue;
+				if (sv->state != S_BACKOFF) continue;
 				if (sv->restart_at <= now) {
 					sv->restarts++;
 					start_service(sv);
 					changed = 1;
 					no_child = 0;
 				}
-				if (sv->state == S_BACKOFF)
-					NEXT(sv->restart_at);
+				if (sv->state == S_BACKOFF) NEXT(sv->restart_at);
 			}
 		} else if (phase == P_STOPPING) {
 			if (!killed && now >= deadline) {
@@ -497,8 +482,7 @@ int main(int argc, char **argv)
 				kill_why = "KILL after the grace period";
 				rekill_at = now + REKILL_MS;
 			}
-			if (!killed && !termed && now >= term_at)
-				term_all();
+			if (!killed && !termed && now >= term_at) term_all();
 			if (killed && now >= rekill_at) {
 				kill_all(SIGKILL);
 				rekill_at = now + REKILL_MS;
@@ -508,8 +492,7 @@ int main(int argc, char **argv)
 			else
 				NEXT(termed ? deadline : term_at);
 		}
-		if (changed)
-			write_report();
+		if (changed) write_report();
 
 		/* no service left running right after the init script: SPEC's dummy_service */
 		if (check_dummy) {
@@ -520,23 +503,19 @@ int main(int argc, char **argv)
 			}
 		}
 		int waiting = 0;
-		for (int i = 0; i < nsvc; i++)
-			waiting |= svcs[i].state == S_BACKOFF && phase == P_RUNNING;
-		if (no_child && !init_pid && !waiting)
-			break;
+		for (int i = 0; i < nsvc; i++) waiting |= svcs[i].state == S_BACKOFF && phase == P_RUNNING;
+		if (no_child && !init_pid && !waiting) break;
 
 		struct timespec ts, *tp = NULL;
 		if (next >= 0) {
 			long long left = next - mono_ms();
-			if (left < 0)
-				left = 0;
+			if (left < 0) left = 0;
 			ts.tv_sec = left / 1000;
 			ts.tv_nsec = (left % 1000) * 1000000;
 			tp = &ts;
 		}
 		int sig = sigtimedwait(&set, NULL, tp);
-		if (sig < 0 || sig == SIGCHLD)
-			continue;
+		if (sig < 0 || sig == SIGCHLD) continue;
 		if (sigismember(&fwd, sig)) {
 			kill_services(sig);
 			continue;
@@ -549,10 +528,8 @@ int main(int argc, char **argv)
 			deadline = now + (long long)grace_s * 1000;
 			term_at = now + (long long)grace_s * 750;
 			for (int i = 0; i < nsvc; i++)
-				if (svcs[i].state == S_BACKOFF)
-					svcs[i].state = S_STOPPED;
-			if (init_pid > 0)
-				kill(init_pid, SIGTERM);
+				if (svcs[i].state == S_BACKOFF) svcs[i].state = S_STOPPED;
+			if (init_pid > 0) kill(init_pid, SIGTERM);
 			if (stop) {
 				stop_pid = spawn_sh(stop, 1);
 				if (stop_pid < 0)
@@ -560,8 +537,7 @@ int main(int argc, char **argv)
 				else
 					setpgid(stop_pid, stop_pid);
 			}
-			if (!stop_pid)
-				term_all();
+			if (!stop_pid) term_all();
 			write_report();
 		} else if (!killed) {
 			kill_services(SIGKILL);
@@ -588,7 +564,6 @@ int main(int argc, char **argv)
 		b_chr(&b, ')');
 	}
 	say(b.p, NULL, NULL);
-	if (self == 1)
-		unlink(REPORT_PATH);
+	if (self == 1) unlink(REPORT_PATH);
 	return 0;
 }

@@ -41,25 +41,25 @@ struct ovb_open_how {
 	uint64_t flags, mode, resolve;
 };
 #define OVB_RESOLVE_NO_MAGICLINKS 0x02
-#define OVB_RESOLVE_BENEATH 0x08
-#define OVB_RESOLVE_IN_ROOT 0x10
+#define OVB_RESOLVE_BENEATH	  0x08
+#define OVB_RESOLVE_IN_ROOT	  0x10
 
 struct ovb_mount_attr {
 	uint64_t attr_set, attr_clr, propagation, userns_fd;
 };
 #define OVB_MOUNT_ATTR_RDONLY 0x01
 #define OVB_MOUNT_ATTR_NOSUID 0x02
-#define OVB_MOUNT_ATTR_NODEV 0x04
+#define OVB_MOUNT_ATTR_NODEV  0x04
 #define OVB_MOUNT_ATTR_NOEXEC 0x08
 
-#define OVB_OPEN_TREE_CLONE 1
+#define OVB_OPEN_TREE_CLONE	    1
 #define OVB_MOVE_MOUNT_F_EMPTY_PATH 0x04
 #define OVB_MOVE_MOUNT_T_EMPTY_PATH 0x40
-#define OVB_FSOPEN_CLOEXEC 1
-#define OVB_FSMOUNT_CLOEXEC 1
-#define OVB_FSCONFIG_SET_FLAG 0
-#define OVB_FSCONFIG_SET_STRING 1
-#define OVB_FSCONFIG_CMD_CREATE 6
+#define OVB_FSOPEN_CLOEXEC	    1
+#define OVB_FSMOUNT_CLOEXEC	    1
+#define OVB_FSCONFIG_SET_FLAG	    0
+#define OVB_FSCONFIG_SET_STRING	    1
+#define OVB_FSCONFIG_CMD_CREATE	    6
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
 #endif
@@ -73,7 +73,7 @@ struct ovb_mount_attr {
 
 static inline int ovb_openat2(int dirfd, const char *path, int flags, unsigned mode, uint64_t resolve)
 {
-	struct ovb_open_how how = { (uint64_t)flags, mode, resolve };
+	struct ovb_open_how how = {(uint64_t)flags, mode, resolve};
 	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
 }
 

@@ -31,16 +31,14 @@
 
 extern char **environ;
 
-struct tdstate tds = { .sigfd = -1 };
+struct tdstate tds = {.sigfd = -1};
 /* ------------------------------------------------------------------ M: teardown */
-
 
 
 void drain_signals(void)
 {
 	struct signalfd_siginfo si;
-	while (read(tds.sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-		on_signal(&si);
+	while (read(tds.sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) on_signal(&si);
 }
 
 int td_run(struct op *o)
@@ -53,8 +51,7 @@ int td_run(struct op *o)
 		return 0;
 	}
 	int in[2], out[2];
-	if (pipe2(in, O_CLOEXEC) < 0)
-		goto err;
+	if (pipe2(in, O_CLOEXEC) < 0) goto err;
 	if (pipe2(out, O_CLOEXEC) < 0) {
 		close(in[0]);
 		close(in[1]);
@@ -99,35 +96,31 @@ int td_run(struct op *o)
 		close(inw);
 		inw = -1;
 	}
-	struct lines l = { .len = 0, .max = LOG_LINE_MAX, .emit = emit_log, .ctx = "teardown" };
+	struct lines l = {.len = 0, .max = LOG_LINE_MAX, .emit = emit_log, .ctx = "teardown"};
 	tds.run_pid = pid;
 	tds.run_done = 0;
 	long long deadline = mono_ms() + (long long)ms;
 	int timed_out = 0;
 	while (!tds.run_done) {
-		struct pollfd pf[3] = { { tds.sigfd, POLLIN, 0 }, { outr, POLLIN, 0 }, { inw, POLLOUT, 0 } };
+		struct pollfd pf[3] = {{tds.sigfd, POLLIN, 0}, {outr, POLLIN, 0}, {inw, POLLOUT, 0}};
 		long long left = deadline - mono_ms();
 		if (left <= 0) {
-			if (timed_out)
-				break; /* the SIGKILLed child did not go: give up waiting */
+			if (timed_out) break; /* the SIGKILLed child did not go: give up waiting */
 			timed_out = 1;
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			deadline = mono_ms() + KILL_WAIT_MS;
 			continue;
 		}
-		if (poll(pf, 3, (int)(left > 1000000000 ? 1000000000 : left)) < 0 && errno != EINTR)
-			break;
-		if (pf[0].revents)
-			drain_signals();
+		if (poll(pf, 3, (int)(left > 1000000000 ? 1000000000 : left)) < 0 && errno != EINTR) break;
+		if (pf[0].revents) drain_signals();
 		if (pf[1].revents && !pump(outr, &l)) {
 			close(outr);
 			outr = -1;
 		}
 		if (pf[2].revents) {
 			ssize_t w = write(inw, text + toff, tlen - toff);
-			if (w > 0)
-				toff += (size_t)w;
+			if (w > 0) toff += (size_t)w;
 			if ((w < 0 && errno != EAGAIN && errno != EINTR) || toff == tlen) {
 				close(inw);
 				inw = -1;
@@ -135,8 +128,7 @@ int td_run(struct op *o)
 		}
 	}
 	tds.run_pid = 0;
-	if (inw >= 0)
-		close(inw);
+	if (inw >= 0) close(inw);
 	if (outr >= 0) {
 		pump(outr, &l); /* what is already there; a daemonized grandchild may keep it open */
 		lines_flush(&l);
@@ -180,11 +172,9 @@ err:
 int del_link(const char *ifname)
 {
 	size_t len = strlen(ifname);
-	if (!len || len >= IFNAMSIZ)
-		return EINVAL;
+	if (!len || len >= IFNAMSIZ) return EINVAL;
 	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (fd < 0)
-		return errno;
+	if (fd < 0) return errno;
 	struct {
 		struct nlmsghdr nh;
 		struct ifinfomsg ifi;
@@ -200,13 +190,13 @@ int del_link(const char *ifname)
 	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
 	req.nh.nlmsg_seq = 1;
 	req.ifi.ifi_family = AF_UNSPEC;
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
 	int err = 0;
 	if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		err = errno;
 	} else {
 		char buf[512];
-		struct pollfd pf = { fd, POLLIN, 0 };
+		struct pollfd pf = {fd, POLLIN, 0};
 		/* bounded: the kernel answers at once; 5 s covers a very busy host */
 		if (poll(&pf, 1, 5000) <= 0) {
 			err = ETIMEDOUT;
@@ -238,13 +228,10 @@ int td_rmdir(struct op *o)
 	/* A cgroup empties a moment after its last task is reaped: retry soon, then less often. */
 	int wait_ms = 1;
 	for (;;) {
-		if (rmdir(o->a[0]) == 0 || errno == ENOENT)
-			return 1;
-		if (errno != EBUSY || mono_ms() >= deadline)
-			break;
+		if (rmdir(o->a[0]) == 0 || errno == ENOENT) return 1;
+		if (errno != EBUSY || mono_ms() >= deadline) break;
 		poll(NULL, 0, wait_ms);
-		if (wait_ms < 20)
-			wait_ms *= 2;
+		if (wait_ms < 20) wait_ms *= 2;
 	}
 	logf_(50, "teardown: rmdir ", o->a[0], NULL, errno);
 	return 0;
@@ -258,8 +245,7 @@ int td_name(struct op *o)
 
 int td_setenv(struct op *o)
 {
-	if (setenv(o->a[0], o->a[1], 1) == 0)
-		return 1;
+	if (setenv(o->a[0], o->a[1], 1) == 0) return 1;
 	logf_(50, "teardown: setenv ", o->a[0], NULL, errno);
 	return 0;
 }
@@ -299,16 +285,14 @@ int td_del_netns(struct op *o)
 
 int td_unlink(struct op *o)
 {
-	if (unlink(o->a[0]) == 0 || errno == ENOENT)
-		return 1;
+	if (unlink(o->a[0]) == 0 || errno == ENOENT) return 1;
 	logf_(50, "teardown: unlink ", o->a[0], NULL, errno);
 	return 0;
 }
 
 int td_umount(struct op *o)
 {
-	if (umount2(o->a[0], MNT_DETACH) == 0 || errno == EINVAL || errno == ENOENT)
-		return 1;
+	if (umount2(o->a[0], MNT_DETACH) == 0 || errno == EINVAL || errno == ENOENT) return 1;
 	logf_(50, "teardown: umount ", o->a[0], NULL, errno);
 	return 0;
 }
@@ -316,8 +300,7 @@ int td_umount(struct op *o)
 int td_del_link(struct op *o)
 {
 	int r = del_link(o->a[0]);
-	if (r == 0 || r == ENODEV)
-		return 1;
+	if (r == 0 || r == ENODEV) return 1;
 	logf_(50, "teardown: del-link ", o->a[0], NULL, r);
 	return 0;
 }
@@ -325,9 +308,6 @@ int td_del_link(struct op *o)
 int run_teardown(struct prog *t)
 {
 	int ok = 1;
-	for (int i = 0; i < t->n; i++)
-		ok &= t->ops[i].def->teardown(&t->ops[i]);
+	for (int i = 0; i < t->n; i++) ok &= t->ops[i].def->teardown(&t->ops[i]);
 	return ok;
 }
-
-

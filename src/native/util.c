@@ -8,8 +8,7 @@
 
 void b_mem(struct buf *b, const char *s, size_t n)
 {
-	if (b->cap == 0)
-		return;
+	if (b->cap == 0) return;
 	size_t room = b->cap - 1 - b->len;
 	if (n > room) {
 		n = room;
@@ -34,18 +33,15 @@ void b_num(struct buf *b, long long v)
 {
 	char t[24], *e = t + sizeof(t), *q = e;
 	unsigned long long u = v < 0 ? -(unsigned long long)v : (unsigned long long)v;
-	do
-		*--q = (char)('0' + u % 10);
+	do *--q = (char)('0' + u % 10);
 	while (u /= 10);
-	if (v < 0)
-		*--q = '-';
+	if (v < 0) *--q = '-';
 	b_mem(b, q, (size_t)(e - q));
 }
 
 void b_line(struct buf *b, const char *s)
 {
-	for (; *s; s++)
-		b_chr(b, (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+	for (; *s; s++) b_chr(b, (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
 }
 
 int write_all(int fd, const void *p, size_t n)
@@ -54,8 +50,7 @@ int write_all(int fd, const void *p, size_t n)
 	while (n) {
 		ssize_t w = write(fd, c, n);
 		if (w < 0) {
-			if (errno == EINTR)
-				continue;
+			if (errno == EINTR) continue;
 			return -1;
 		}
 		c += w;
@@ -67,14 +62,11 @@ int write_all(int fd, const void *p, size_t n)
 int parse_num(const char *s, int base, unsigned long long *out)
 {
 	unsigned long long v = 0;
-	if (!*s)
-		return -1;
+	if (!*s) return -1;
 	for (; *s; s++) {
 		unsigned d = (unsigned)(*s - '0');
-		if (d >= (unsigned)base)
-			return -1;
-		if (v > (~0ULL - d) / (unsigned)base)
-			return -1;
+		if (d >= (unsigned)base) return -1;
+		if (v > (~0ULL - d) / (unsigned)base) return -1;
 		v = v * (unsigned)base + d;
 	}
 	*out = v;

@@ -12,7 +12,10 @@ struct buf {
 	size_t len, cap;
 	int over;
 };
-#define BUF_INIT(arr) { (arr), 0, sizeof(arr), 0 }
+#define BUF_INIT(arr)                                                                                                  \
+	{                                                                                                              \
+		(arr), 0, sizeof(arr), 0                                                                               \
+	}
 
 void b_mem(struct buf *b, const char *s, size_t n);
 void b_str(struct buf *b, const char *s);
