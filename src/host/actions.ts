@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { runCommand } from './run.js';
 import { OverlayBootError } from '../errors.js';
@@ -48,6 +48,9 @@ export async function runHostAction(action: HostAction, ctx: HostActionContext):
     }
     case 'cgroup':
       createCgroup(action.path);
+      return {};
+    case 'cgroup-set':
+      writeFileSync(action.path, action.value);
       return {};
     case 'write-if-missing': {
       mkdirSync(path.dirname(action.path), { recursive: true, mode: 0o755 });

@@ -8,6 +8,7 @@ function describeHost(a: HostAction): string {
     case 'ip': return a.commands.map((c) => `ip ${a.netns ? `-n ${a.netns} ` : ''}${c}`).join('; ');
     case 'ifup': return `ifup ${a.iface} || ip link set ${a.iface} up`;
     case 'cgroup': return `mkdir ${a.path}`;
+    case 'cgroup-set': return `echo ${a.value} > ${a.path}`;
     case 'write-if-missing': return `write ${a.path} unless it exists`;
   }
 }

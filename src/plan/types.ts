@@ -18,6 +18,8 @@ export type HostAction =
   | { kind: 'ifup'; iface: string }
   /** mkdir of a cgroup directory. */
   | { kind: 'cgroup'; path: string }
+  /** Write a value to a cgroup file (a limit); it goes with its cgroup directory. */
+  | { kind: 'cgroup-set'; path: string; value: string }
   /** Write a file only if it does not exist (undone only when the boot fails). */
   | { kind: 'write-if-missing'; path: string; content: string };
 
