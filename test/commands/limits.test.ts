@@ -75,12 +75,7 @@ t.test('a fault at each limit step leaves the host as it was', async (t) => {
   const sh = makeSubhost(t, name, ['START=none', ...LIMITS]);
   stopAtTeardown(t, name, 3);
   for (const step of ['limit-memory', 'limit-cpu', 'limit-pids']) {
-    let err: unknown;
-    try {
-      await boot(sh.conf, { failStep: step });
-    } catch (e) {
-      err = e;
-    }
+    const err: unknown = await boot(sh.conf, { failStep: step }).catch((e: unknown) => e);
     t.ok(err instanceof OverlayBootError, `${step}: fails`);
     t.match(err, { code: 'FAULT_INJECTED', step }, `${step}: FAULT_INJECTED names the step`);
     t.ok(await waitFor(() => same(snapshotHost({ names: [name] }), before), 3000), `${step}: host as before`);
@@ -93,12 +88,7 @@ t.test('a bad value is refused before anything changes, at file:line:VAR; --chec
   const before = snapshotHost({ names: [name] });
   for (const [variable, value] of [['MEMORY_MAX', '1.5G'], ['CPU_MAX', '0%'], ['PIDS_MAX', 'many']]) {
     const sh = makeSubhost(t, name, ['START=none', `${variable}=${value}`]);
-    let err: unknown;
-    try {
-      await boot(sh.conf);
-    } catch (e) {
-      err = e;
-    }
+    const err: unknown = await boot(sh.conf).catch((e: unknown) => e);
     t.match(err, { code: 'CONFIG_BAD_VALUE', file: sh.conf, line: 5, variable, found: value }, `${variable}=${value}`);
     t.match((err as OverlayBootError).describe(), `${sh.conf}:5`);
     t.same(snapshotHost({ names: [name] }), before, `${variable}: nothing changed`);
