@@ -2,7 +2,8 @@ import path from 'node:path';
 import { readConfig, type ReadConfigOptions } from '../config/index.js';
 import { OverlayBootError } from '../errors.js';
 import { existsSync } from 'node:fs';
-import { findCgroup2Root } from '../host/cgroup.js';
+import { findCgroup2Root, readCgroupLayout } from '../host/cgroup.js';
+import { limitLeftovers } from '../host/limits.js';
 import { linkExists, netnsExists } from '../host/links.js';
 import type { NativeOp } from '../plan/types.js';
 import { runTeardown } from '../subhost/launch.js';
@@ -70,6 +71,7 @@ export async function stop(configPath: string, options: StopOptions = {}): Promi
   // Without a state record, the config still tells which cable ends and cgroup would be this subhost's.
   const leftovers: NativeOp[] = config.cables.map((c) => ({ op: 'del-link', args: [c.hostIf] }));
   const cgroupRoot = findCgroup2Root();
+  leftovers.push(...limitLeftovers(config, readCgroupLayout()));
   if (cgroupRoot) leftovers.push({ op: 'rmdir', args: [path.join(cgroupRoot, config.name), '1000'] });
   return stopByName(config.name, { ...options, leftovers, timeoutSeconds: options.timeoutSeconds ?? config.stopTimeout });
 }

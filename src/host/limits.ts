@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { KnownVariable, SubhostConfig } from '../config/types.js';
 import { OverlayBootError } from '../errors.js';
-import type { HostAction, PlanStep } from '../plan/types.js';
+import type { HostAction, NativeOp, PlanStep } from '../plan/types.js';
 import { nativeOp as op } from '../rootfs/devices.js';
 import type { CgroupLayout, LimitController } from './cgroup.js';
 
@@ -83,4 +83,18 @@ export function limitSteps(config: SubhostConfig, layout: CgroupLayout): PlanSte
     });
   }
   return steps;
+}
+
+/**
+ * What removes the v1 cgroups a boot of CONFIG would have made, for a stop that
+ * finds no state record (a crash); with shorter timeouts, like the v2 leftover's.
+ */
+export function limitLeftovers(config: SubhostConfig, layout: CgroupLayout): NativeOp[] {
+  let steps: PlanStep[];
+  try {
+    steps = limitSteps(config, layout);
+  } catch {
+    return []; // A controller found nowhere: it cannot have been used.
+  }
+  return steps.flatMap((s) => s.undo).map((o) => ({ op: o.op, args: [o.args[0]!, '1000'] }));
 }

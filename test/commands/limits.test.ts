@@ -2,11 +2,11 @@
 // limits and its processes; stop, a failed boot and a refused config leave no cgroup.
 // Root, under the root lock.
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { boot } from '../../src/commands/boot.js';
 import { checkConfig } from '../../src/commands/check.js';
-import { stopByName } from '../../src/commands/stop.js';
+import { stop, stopByName } from '../../src/commands/stop.js';
 import { OverlayBootError } from '../../src/errors.js';
 import { readCgroupLayout, type LimitController } from '../../src/host/cgroup.js';
 import { snapshotHost, waitFor } from '../helpers/host.js';
@@ -100,4 +100,17 @@ t.test('a bad value is refused before anything changes, at file:line:VAR; --chec
     t.match(s, { variable, place: 'host' }, `--check lists ${id}`);
     if (!cgroupOf(s?.id.slice('limit-'.length) as LimitController, name).v2) t.match(s?.undoTitle, /^remove cgroup /, `${id} has its undo`);
   }
+});
+
+t.test('overlay-stop of a crashed subhost (no state record) removes its left-over limit cgroups', async (t) => {
+  const name = uniqueName('s');
+  const before = snapshotHost({ names: [name] });
+  const sh = makeSubhost(t, name, ['START=none', ...LIMITS]);
+  const dirs = (['memory', 'cpu', 'pids'] as const).map((c) => cgroupOf(c, name).dir);
+  t.teardown(() => { for (const d of dirs) { try { rmdirSync(d); } catch { /* gone */ } } });
+  for (const d of dirs) mkdirSync(d, { recursive: true });
+  t.ok(dirs.every((d) => existsSync(d)), 'left-overs in place');
+  t.match(await stop(sh.conf).catch((e: unknown) => e), { code: 'NOT_RUNNING' });
+  t.notOk(dirs.some((d) => existsSync(d)), 'and gone');
+  t.same(snapshotHost({ names: [name] }), before);
 });
