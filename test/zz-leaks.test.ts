@@ -3,7 +3,8 @@
 // and does not spill into the next run.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import path from 'node:path';
 import { stopByName } from '../src/commands/stop.js';
 import { listStateRecords } from '../src/subhost/state.js';
 import { snapshotHost } from './helpers/host.js';
@@ -27,6 +28,32 @@ t.test('no subhost, namespace, veth, overlay mount or reaper is left', async (t)
     try { return ['reaper', 'ovb-launch', 'dummy_service'].includes(readFileSync(`/proc/${p}/comm`, 'utf8').trim()); } catch { return false; }
   });
   t.same(reapers, [], 'no reaper, monitor or dummy_service process left');
+  // A subhost's cgroups (v2, and v1 where limits put them): empty leaves named as the
+  // tests name subhosts (uniqueName), with no state record. Others' cgroups are not ours to judge.
+  const running = new Set(listStateRecords().map((r) => r.record.name));
+  const cgroups = snap.cgroups.filter((c) => {
+    const name = path.basename(c);
+    return /^[a-z][a-z0-9]{1,7}$/.test(name) && !running.has(name) && isEmptyLeaf(cgroupDir(c));
+  });
+  t.same(cgroups, [], 'no cgroup of a subhost left (v2, nor v1 memory, cpu, pids)');
+  for (const c of cgroups) {
+    try { rmdirSync(cgroupDir(c)); } catch { /* busy */ }
+  }
   const loops = spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout.trim();
   t.equal(loops, '', 'no loop device left');
 });
+
+/** snapshotHost lists v2 cgroups by name and v1 ones as `controller/NAME`. */
+function cgroupDir(entry: string): string {
+  return entry.includes('/') ? path.join('/sys/fs/cgroup', entry) : path.join('/sys/fs/cgroup/unified', entry);
+}
+
+/** A cgroup without processes or child cgroups. */
+function isEmptyLeaf(dir: string): boolean {
+  try {
+    return readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim() === ''
+      && readdirSync(dir, { withFileTypes: true }).every((d) => !d.isDirectory());
+  } catch {
+    return false;
+  }
+}

@@ -4,7 +4,7 @@ import { checkHookSafety, configDigest, readConfig, type ReadConfigOptions } fro
 import type { SubhostConfig } from '../config/types.js';
 import { OverlayBootError, isOverlayBootError } from '../errors.js';
 import { firstLine } from '../host/actions.js';
-import { findCgroup2Root } from '../host/cgroup.js';
+import { findCgroup2Root, readCgroupLayout } from '../host/cgroup.js';
 import { runTeardown } from '../subhost/launch.js';
 import { buildBootPlan } from '../plan/build.js';
 import type { BootEventListener } from '../plan/events.js';
@@ -50,7 +50,7 @@ export async function planBoot(config: SubhostConfig,
   options: { stateDir?: string; reaperPath: string; runInit?: boolean; bangMounts?: string[]; pidFile?: string }): Promise<BootPlan> {
   const initScript = config.init && options.runInit ? await runInitCommand(config) : undefined;
   return buildBootPlan(config, {
-    stateDir: options.stateDir, reaperPath: options.reaperPath, cgroupRoot: findCgroup2Root(), initScript,
+    stateDir: options.stateDir, reaperPath: options.reaperPath, cgroupRoot: findCgroup2Root(), cgroupLayout: readCgroupLayout(), initScript,
     bangMounts: options.bangMounts, pidFile: options.pidFile,
   });
 }

@@ -8,7 +8,7 @@ import { evaluateBang, isBangValue, DEFAULT_BANG_TIMEOUT_MS } from './bang.js';
 import { watchBangMounts, type MountWatch } from './bang-mounts.js';
 import { parseCables } from './cables.js';
 import {
-  checkName, parseRamSize, parseRun, parseStart, parseStopTimeout,
+  checkName, parseCpuMax, parseMemoryMax, parsePidsMax, parseRamSize, parseRun, parseStart, parseStopTimeout,
   DEFAULT_RAM_SIZE, DEFAULT_START, DEFAULT_STOP_TIMEOUT,
 } from './values.js';
 import { resolveRootLayout, type PathValue } from './root.js';
@@ -100,6 +100,11 @@ class ConfigReader {
     const stopTimeout = this.values.has('STOP_TIMEOUT')
       ? (this.check('STOP_TIMEOUT', (v, w) => parseStopTimeout(v, w)) ?? DEFAULT_STOP_TIMEOUT)
       : DEFAULT_STOP_TIMEOUT;
+    const limits = {
+      memoryMax: this.check('MEMORY_MAX', (v, w) => parseMemoryMax(v, w)),
+      cpuMax: this.check('CPU_MAX', (v, w) => parseCpuMax(v, w)),
+      pidsMax: this.check('PIDS_MAX', (v, w) => parsePidsMax(v, w)),
+    };
     const run = this.repeated('RUN').flatMap((a) => this.attempt(() => parseRun(a.value, this.where('RUN', a.line))) ?? []);
     const log = path.resolve(this.cwd, this.values.get('LOG') ?? `/tmp/overlay-${name}.log`);
     const rooted = await this.rootAndShares();
@@ -119,6 +124,9 @@ class ConfigReader {
       warnings: this.warnings,
     };
     if (ramSize !== undefined) config.ramSize = ramSize;
+    for (const [key, value] of Object.entries(limits) as [keyof typeof limits, number | undefined][]) {
+      if (value !== undefined) config[key] = value;
+    }
     for (const [variable, key] of [['PREMOUNT', 'premount'], ['POSTMOUNT', 'postmount'], ['INIT', 'init']] as const) {
       const value = this.values.get(variable);
       if (value !== undefined) config[key] = value;
@@ -138,7 +146,7 @@ class ConfigReader {
     this.values.set('WORK', 'work');
     this.values.set('LOWER', '/');
     this.values.set('START', DEFAULT_START.join(' '));
-    for (const variable of ['NAME', 'BASE', 'CABLES', 'LIVE', 'UPPER', 'WORK', 'LOWER', 'START', 'RAM_SIZE', 'LOG', 'PREMOUNT', 'POSTMOUNT', 'INIT', 'STOP_TIMEOUT'] as const) {
+    for (const variable of ['NAME', 'BASE', 'CABLES', 'LIVE', 'UPPER', 'WORK', 'LOWER', 'START', 'RAM_SIZE', 'LOG', 'PREMOUNT', 'POSTMOUNT', 'INIT', 'STOP_TIMEOUT', 'MEMORY_MAX', 'CPU_MAX', 'PIDS_MAX'] as const) {
       await this.evaluate(variable);
       if (variable === 'BASE') await this.resolveBase();
     }

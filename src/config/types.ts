@@ -17,6 +17,7 @@ export interface Assignment {
 export const KNOWN_VARIABLES = [
   'NAME', 'BASE', 'CABLES', 'LIVE', 'UPPER', 'WORK', 'LOWER', 'START', 'RAM_SIZE',
   'LOG', 'PREMOUNT', 'POSTMOUNT', 'INIT', 'SHARE', 'RUN', 'STOP_TIMEOUT',
+  'MEMORY_MAX', 'CPU_MAX', 'PIDS_MAX',
 ] as const;
 export type KnownVariable = (typeof KNOWN_VARIABLES)[number];
 
@@ -97,6 +98,12 @@ export interface SubhostConfig {
   /** Grace period in seconds for stopping (STOP_TIMEOUT, default 10). */
   stopTimeout: number;
   rootVariant: RootVariant;
+  /** MEMORY_MAX in bytes; undefined when unlimited. */
+  memoryMax?: number;
+  /** CPU_MAX in percent of one CPU; undefined when unlimited. */
+  cpuMax?: number;
+  /** PIDS_MAX; undefined when unlimited. */
+  pidsMax?: number;
   /** Where each variable's value came from. */
   origins: Partial<Record<KnownVariable, Origin>>;
   warnings: Warning[];

@@ -75,3 +75,55 @@ export function parseRun(value: string, where: Where): string {
   }
   return value;
 }
+
+/** Highest CPU_MAX: a thousand CPUs' worth, well beyond any host this runs on. */
+export const MAX_CPU_PERCENT = 100000;
+/** Highest PIDS_MAX: the kernel's PID_MAX_LIMIT. */
+export const MAX_PIDS = 4194304;
+
+/** `max` (or an empty value, handled by the reader) leaves a resource unlimited. */
+function unlimited(value: string): boolean {
+  return value === 'max';
+}
+
+/** MEMORY_MAX: `max`, or bytes with an optional K, M, G or T suffix (powers of 1024). */
+export function parseMemoryMax(value: string, where: Where): number | undefined {
+  if (unlimited(value)) return undefined;
+  const m = /^([0-9]{1,15})([kKmMgGtT]?)$/.exec(value);
+  const power = m ? ' kmgt'.indexOf(m[2]!.toLowerCase() || ' ') : 0;
+  const bytes = m ? Number(m[1]) * 1024 ** power : NaN;
+  if (!(Number.isSafeInteger(bytes) && bytes > 0)) {
+    throw configError('CONFIG_BAD_VALUE', `MEMORY_MAX "${value}" is not a size such as 256M or 2G, nor "max"`, where, {
+      expected: 'max, or a positive number with an optional K, M, G or T suffix',
+      found: value,
+    });
+  }
+  return bytes;
+}
+
+/** CPU_MAX: `max`, or a whole percent of one CPU (`50`, `50%`; `200` is two CPUs). */
+export function parseCpuMax(value: string, where: Where): number | undefined {
+  if (unlimited(value)) return undefined;
+  const m = /^([0-9]{1,6})%?$/.exec(value);
+  const percent = m ? Number(m[1]) : NaN;
+  if (!(percent >= 1 && percent <= MAX_CPU_PERCENT)) {
+    throw configError('CONFIG_BAD_VALUE', `CPU_MAX "${value}" is not a percent of one CPU from 1 to ${MAX_CPU_PERCENT}, nor "max"`, where, {
+      expected: `max, or 1..${MAX_CPU_PERCENT} with an optional %`,
+      found: value,
+    });
+  }
+  return percent;
+}
+
+/** PIDS_MAX: `max`, or how many processes and threads the subhost may have at once. */
+export function parsePidsMax(value: string, where: Where): number | undefined {
+  if (unlimited(value)) return undefined;
+  const n = /^[0-9]{1,7}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= MAX_PIDS)) {
+    throw configError('CONFIG_BAD_VALUE', `PIDS_MAX "${value}" is not a whole number from 1 to ${MAX_PIDS}, nor "max"`, where, {
+      expected: `max, or 1..${MAX_PIDS}`,
+      found: value,
+    });
+  }
+  return n;
+}

@@ -51,6 +51,9 @@ export async function runHostAction(action: HostAction, ctx: HostActionContext):
     case 'cgroup':
       createCgroup(action.path);
       return {};
+    case 'cgroup-set':
+      writeFileSync(action.path, action.value);
+      return {};
     case 'upper-setup':
       return { upper: await runUpperSetup(action.program, ctx) };
     case 'pidfile':

@@ -2,6 +2,8 @@ import path from 'node:path';
 import type { SubhostConfig } from '../config/types.js';
 import { OverlayBootError } from '../errors.js';
 import { cableActions, cableUndo, describeCable } from '../host/cables.js';
+import type { CgroupLayout } from '../host/cgroup.js';
+import { limitSteps } from '../host/limits.js';
 import { devOps, devptsOps, nativeOp as op, runOps, sysfsOps } from '../rootfs/devices.js';
 import { builtinInitScript, stopCommands } from '../subhost/init-script.js';
 import { mapOpArgs } from './program.js';
@@ -17,6 +19,8 @@ export interface BuildPlanOptions {
   reaperPath: string;
   /** cgroup v2 root, or undefined when cgroup v2 is not mounted. */
   cgroupRoot?: string;
+  /** Where the limit controllers are (MEMORY_MAX, CPU_MAX, PIDS_MAX). Default: nowhere. */
+  cgroupLayout?: CgroupLayout;
   /** The init script when INIT is set (its output, computed at boot). */
   initScript?: string;
   /** ACTION for hooks. Default `overlay-boot`. */
@@ -100,6 +104,8 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
       undo: [op('rmdir', dir, '3000')], undoTitle: `remove cgroup ${dir}`,
     });
   }
+  // After the v2 cgroup step: a v2 limit writes into the directory it creates.
+  for (const s of limitSteps(config, options.cgroupLayout ?? { v2Enabled: [], v1: {} })) step(s);
 
   // From here on, ops run in the subhost's private mount namespace.
   const setenv = Object.entries(env).map(([k, v]) => op('setenv', k, v));

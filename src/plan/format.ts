@@ -10,6 +10,7 @@ function describeHost(a: HostAction): string {
     case 'cgroup': return `mkdir ${a.path}`;
     case 'pidfile': return `write the monitor's pid to ${a.path}`;
     case 'fast-stop': return `write ${a.path}: real path of ${a.config}, ${a.name}, pid 1 and monitor (pid, start time), STOP_TIMEOUT ${a.stopTimeout}`;
+    case 'cgroup-set': return `echo ${a.value} > ${a.path}`;
   }
 }
 

@@ -105,7 +105,9 @@ export type HostAction =
    * Write the fast-stop line beside the state record (src/native/fast-stop.c reads it):
    * the config's real path, NAME, pid 1, the monitor and STOP_TIMEOUT; runs once the subhost is up.
    */
-  | { kind: 'fast-stop'; path: string; config: string; name: string; stopTimeout: number };
+  | { kind: 'fast-stop'; path: string; config: string; name: string; stopTimeout: number }
+  /** Write a value to a cgroup file (a limit); it goes with its cgroup directory. */
+  | { kind: 'cgroup-set'; path: string; value: string };
 
 /** Where a step acts. */
 export type StepPlace = 'host' | 'mount-namespace' | 'subhost';

@@ -55,14 +55,24 @@ function processLabel(pid: string): string {
   return `${cmdline} ${name} ${cgroup}`;
 }
 
+/** cgroup v1 hierarchies that MEMORY_MAX, CPU_MAX and PIDS_MAX create directories in (hybrid hosts). */
+const V1_LIMIT_HIERARCHIES = ['memory', 'cpu', 'pids'];
+
+/** The subdirectories of DIR, or none when DIR does not exist. */
+function subdirectories(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+}
+
 function snapshotAll(opts: { cgroupRoot?: string; ignorePids?: number[] }): HostSnapshot {
   const cgroupRoot = opts.cgroupRoot ?? '/sys/fs/cgroup/unified';
   const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
     .split('\n').filter(Boolean).map((l) => l.split(': ')[1]!.split('@')[0]!).sort();
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean)
     .map((l) => { const f = l.split(' '); const sep = f.indexOf('-'); return `${f[4]} ${f[sep + 1]}`; }).sort();
-  const cgroups = existsSync(cgroupRoot)
-    ? readdirSync(cgroupRoot, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort() : [];
+  // The v2 cgroups by name (as before), then those of the v1 hierarchies limits use, as `controller/NAME`.
+  const cgroups = [...subdirectories(cgroupRoot).sort(),
+    ...V1_LIMIT_HIERARCHIES.flatMap((c) => subdirectories(`/sys/fs/cgroup/${c}`).map((d) => `${c}/${d}`)).sort()];
   const ignore = new Set(opts.ignorePids ?? []);
   const processes = ls('/proc').filter((p) => /^\d+$/.test(p)).filter((pid) => {
     if (ignore.has(Number(pid))) return false;

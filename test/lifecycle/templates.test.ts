@@ -32,9 +32,10 @@ t.test('the shipped templates: bee, bridge and oci, each checks', async (t) => {
     t.same(await checkTemplate(template), [], `${name} checks without warnings`);
   }
   const bee = await loadTemplate(findTemplate('bee', { custom: '/nonexistent' }));
-  t.same(bee.assignments.map((a) => [a.variable, a.value]), [['LOWER', '/'], ['START', 'none']]);
+  const limits = [['MEMORY_MAX', '256M'], ['CPU_MAX', '50'], ['PIDS_MAX', '512']];
+  t.same(bee.assignments.map((a) => [a.variable, a.value]), [['LOWER', '/'], ...limits, ['START', 'none']], 'bee has modest limits');
   const bridge = await loadTemplate(findTemplate('bridge', { custom: '/nonexistent' }));
-  t.same(bridge.assignments.map((a) => [a.variable, a.value]), [['LOWER', '/'], ['CABLES', 'br0='], ['START', 'none']]);
+  t.same(bridge.assignments.map((a) => [a.variable, a.value]), [['LOWER', '/'], ['CABLES', 'br0='], ['START', 'none'], ...limits], 'bridge too');
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
   t.ok(pkg.files.includes('templates/'), 'shipped in the npm package');
 });
@@ -55,6 +56,7 @@ t.test('a DU config composed from a template reads as a real subhost config', as
     t.equal(config.lower, lower === '/' ? '/' : path.join(base, 'empty'), `${ee}: LOWER`);
     t.equal(config.cables.length, cables);
     t.same(config.start, []);
+    if (ee !== 'oci') t.match(config, { memoryMax: 256 * 1024 * 1024, cpuMax: 50, pidsMax: 512 }, `${ee}: modest limits`);
     t.equal(config.log, path.join(dir, `${ee}.log`));
     t.equal(config.origins.LOWER?.line, template.assignments.find((a) => a.variable === 'LOWER')?.line, 'template lines keep their numbers');
   }
@@ -98,8 +100,12 @@ t.test('a template may not set what the manager fills, and must check', async (t
   const bang = await loadTemplate(write('b', `LOWER=!touch ${marker}; echo /\nSTART=none\n`));
   t.same(await checkTemplate(bang), []);
   t.throws(() => readFileSync(marker), 'the ! command did not run');
-  const unknown = await loadTemplate(write('u', 'MEMORY_MAX=64M\n'));
-  t.match(await checkTemplate(unknown), [{ line: 1, variable: 'MEMORY_MAX', message: /unknown variable/ }]);
+  const unknown = await loadTemplate(write('u', 'FAVOURITE_COLOUR=blue\n'));
+  t.match(await checkTemplate(unknown), [{ line: 1, variable: 'FAVOURITE_COLOUR', message: /unknown variable/ }]);
+  const limited = await loadTemplate(write('k', 'MEMORY_MAX=64M\nCPU_MAX=25\nPIDS_MAX=64\n'));
+  t.same(await checkTemplate(limited), [], 'a template may set the limits');
+  const badLimit = await loadTemplate(write('x', 'PIDS_MAX=0\n'));
+  await t.rejects(checkTemplate(badLimit), { code: 'PKG_TEMPLATE_INVALID', file: badLimit.file, line: 1, variable: 'PIDS_MAX' });
   // Writable by others: its ! values would run as root at boot.
   const unsafe = write('w', 'LOWER=/\n');
   chmodSync(unsafe.file, 0o666);
@@ -109,7 +115,7 @@ t.test('a template may not set what the manager fills, and must check', async (t
 t.test('listExecEnvs gives the TR-181 fields', async (t) => {
   const { custom, config } = setup(t);
   writeFileSync(path.join(custom, 'broken.conf'), 'NAME=x\n', { mode: 0o644 });
-  writeFileSync(path.join(custom, 'warned.conf'), 'PIDS_MAX=10\n', { mode: 0o644 });
+  writeFileSync(path.join(custom, 'warned.conf'), 'FAVOURITE_COLOUR=blue\n', { mode: 0o644 });
   writeFileSync(path.join(custom, 'bridge.disabled'), '');
   const ees = await listExecEnvs(config);
   t.same(ees.map((e) => [e.Name, e.Status, e.Enable, e.origin]), [
@@ -118,7 +124,7 @@ t.test('listExecEnvs gives the TR-181 fields', async (t) => {
   ]);
   const [broken, warned, bee] = ees;
   t.match(broken?.reason, /^PKG_TEMPLATE_INVALID: .*broken\.conf:1: NAME: /);
-  t.same(warned?.warnings, ['1: unknown variable PIDS_MAX is ignored']);
+  t.same(warned?.warnings, ['1: unknown variable FAVOURITE_COLOUR is ignored']);
   t.match(bee, {
     Type: 'overlay-boot subhost', Vendor: 'overlay-boot', Version: packageVersion(), Source: path.join(shippedTemplatesDir(), 'bee.conf'), warnings: [],
   });
