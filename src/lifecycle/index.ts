@@ -57,3 +57,4 @@ export * from './templates.js';
 export * from './events.js';
 export * from './transaction.js';
 export * from './trash.js';
+export * from './download.js';
