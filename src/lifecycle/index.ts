@@ -58,3 +58,4 @@ export * from './events.js';
 export * from './transaction.js';
 export * from './trash.js';
 export * from './download.js';
+export * from './depends.js';
