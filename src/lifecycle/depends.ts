@@ -438,24 +438,33 @@ export function orderNestedPackages<T extends NestedPackage>(packages: readonly 
     }
     return to;
   });
+  // depth-first, without recursion: a hostile package may nest thousands in a chain
   const state = new Array<0 | 1 | 2>(packages.length).fill(0); // 0 new, 1 on the path, 2 placed
   const order: T[] = [];
-  const stack: number[] = [];
-  const visit = (i: number): void => {
-    if (state[i] === 2) return;
-    if (state[i] === 1) {
-      const cycle = [...stack.slice(stack.indexOf(i)), i].map((j) => packages[j]!.Package);
-      throw new OverlayBootError('PKG_DEPENDS_CYCLE', `the nested packages depend on each other in a cycle: ${cycle.join(' -> ')}`, {
-        file: packages[i]!.file, variable: 'Depends',
-      });
+  for (let root = 0; root < packages.length; root += 1) {
+    if (state[root] !== 0) continue;
+    const path: { node: number; next: number }[] = [{ node: root, next: 0 }];
+    state[root] = 1;
+    while (path.length > 0) {
+      const top = path[path.length - 1]!;
+      const j = edges[top.node]![top.next];
+      if (j === undefined) {
+        state[top.node] = 2;
+        order.push(packages[top.node]!);
+        path.pop();
+        continue;
+      }
+      top.next += 1;
+      if (state[j] === 2) continue;
+      if (state[j] === 1) {
+        const cycle = [...path.slice(path.findIndex((f) => f.node === j)).map((f) => f.node), j].map((k) => packages[k]!.Package);
+        throw new OverlayBootError('PKG_DEPENDS_CYCLE', `the nested packages depend on each other in a cycle: ${cycle.join(' -> ')}`, {
+          file: packages[j]!.file, variable: 'Depends',
+        });
+      }
+      state[j] = 1;
+      path.push({ node: j, next: 0 });
     }
-    state[i] = 1;
-    stack.push(i);
-    for (const j of edges[i]!) visit(j);
-    stack.pop();
-    state[i] = 2;
-    order.push(packages[i]!);
-  };
-  packages.forEach((_, i) => visit(i));
+  }
   return order;
 }

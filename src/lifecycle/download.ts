@@ -57,6 +57,8 @@ export interface FetchPackageOptions {
   ca?: string | Buffer | readonly (string | Buffer)[];
   /** Called as bytes arrive: bytes on disk, and the full size when the server said it. Exceptions are ignored. */
   onProgress?: (done: number, total?: number) => void;
+  /** Cancels the download (PKG_DOWNLOAD_INCOMPLETE, "cancelled"; the partial file is deleted). */
+  signal?: AbortSignal;
 }
 
 /** A package source as a local file. */
@@ -81,8 +83,9 @@ const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):/;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 // Errors of the connection itself (before any answer): the server cannot be contacted.
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'ETIMEDOUT', 'EADDRNOTAVAIL']);
-// OpenSSL's certificate verification codes, and Node's host name check.
-const TLS_ERROR = /CERT|SELF_SIGNED|ISSUER|SIGNATURE|ERR_TLS|ERR_SSL|EPROTO/;
+// OpenSSL's certificate verification codes, and Node's host name check. Other handshake
+// failures (a plain-http port, say) are a server we could not talk to, not one that lied.
+const TLS_ERROR = /CERT|SELF_SIGNED|ISSUER|SIGNATURE/;
 
 /**
  * Turns `source` into a local file: a plain path (relative to `opts.cwd`) or a
@@ -180,6 +183,7 @@ interface Transfer {
   readonly maxRedirects: number;
   readonly requestOptions: http.RequestOptions;
   readonly onProgress?: (done: number, total?: number) => void;
+  readonly signal?: AbortSignal;
   done: number;
   total?: number;
   hash: Hash;
@@ -228,7 +232,7 @@ async function download(url: URL, opts: FetchPackageOptions): Promise<FetchedPac
     deadline: Date.now() + timeoutMs,
     maxRedirects: opts.maxRedirects ?? 10,
     requestOptions: { method: 'GET', agent: false, ...(ca ? { ca } : {}) },
-    onProgress: opts.onProgress,
+    onProgress: opts.onProgress, signal: opts.signal,
     done: 0, hash: createHash('sha256'), answered: false,
   };
   try {
@@ -244,13 +248,31 @@ async function download(url: URL, opts: FetchPackageOptions): Promise<FetchedPac
       if (retried >= retries) throw gaveUp(t, url, outcome.why, retried);
       const left = t.deadline - Date.now();
       if (left <= 0) throw timedOut(t, url);
-      await new Promise((resolve) => setTimeout(resolve, Math.min(retryDelayMs, left)));
+      await pause(Math.min(retryDelayMs, left), t.signal);
+      if (t.signal?.aborted) throw cancelled(t, url);
     }
   } catch (e) {
     await fh.close().catch(() => {});
     await rm(file, { force: true });
     throw e;
   }
+}
+
+/** Waits `ms`, or less when `signal` aborts. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+function cancelled(t: Transfer, url: URL): OverlayBootError {
+  return new OverlayBootError('PKG_DOWNLOAD_INCOMPLETE', `${displayUrl(url)}: cancelled at byte ${t.done}`);
 }
 
 function gaveUp(t: Transfer, url: URL, why: string, retried: number): OverlayBootError {
@@ -274,20 +296,35 @@ function scratchError(e: unknown, file: string): OverlayBootError {
   return new OverlayBootError(full ? 'PKG_DOWNLOAD_NO_SPACE' : 'PKG_DOWNLOAD_SCRATCH', `cannot write the download: ${code ?? (e as Error).message}`, { file, cause: e });
 }
 
-/** Starts the watchdog of one attempt: a stall timer refreshed by progress, and the overall deadline. */
-function watchdog(t: Transfer): { reason?: 'stall' | 'deadline'; watch(r: ClientRequest): void; kick(): void; stop(): void } {
+type StopReason = 'stall' | 'deadline' | 'cancel';
+
+/**
+ * The watchdog of one attempt: a stall timer refreshed by progress, the overall
+ * deadline and the caller's signal, each ending the request in flight.
+ */
+function watchdog(t: Transfer): { reason?: StopReason; watch(r: ClientRequest): void; kick(): void; stop(): void } {
   let current: ClientRequest | undefined;
   const dog: ReturnType<typeof watchdog> = {
-    watch: (r) => { current = r; },
+    watch: (r) => {
+      current = r;
+      if (dog.reason !== undefined) r.destroy(new Error(dog.reason));
+    },
     kick: () => stall.refresh(),
-    stop: () => { clearTimeout(stall); clearTimeout(deadline); },
+    stop: () => {
+      clearTimeout(stall);
+      clearTimeout(deadline);
+      t.signal?.removeEventListener('abort', cancel);
+    },
   };
-  const fire = (reason: 'stall' | 'deadline') => () => {
+  const fire = (reason: StopReason) => () => {
     dog.reason ??= reason;
     current?.destroy(new Error(reason));
   };
   const stall = setTimeout(fire('stall'), t.stallMs);
   const deadline = setTimeout(fire('deadline'), Math.max(0, t.deadline - Date.now()));
+  const cancel = fire('cancel');
+  if (t.signal?.aborted) cancel();
+  else t.signal?.addEventListener('abort', cancel, { once: true });
   return dog;
 }
 
@@ -357,6 +394,7 @@ async function attempt(t: Transfer, start: URL): Promise<Outcome> {
     }
   } catch (e) {
     if (e instanceof OverlayBootError) throw e;
+    if (dog.reason === 'cancel') throw cancelled(t, url);
     if (dog.reason === 'deadline') throw timedOut(t, url);
     if (dog.reason === 'stall') return { complete: false, why: `nothing received for ${t.stallMs} ms` };
     const code = (e as NodeJS.ErrnoException).code ?? '';

@@ -205,3 +205,11 @@ t.test('parseStatusDatabase: continuation lines and odd stanzas', async (t) => {
     { Package: 't', Version: '1', source: 'S' },
   ]);
 });
+
+t.test('a long chain of nested packages is ordered without exhausting the stack', async (t) => {
+  const n = 20_000;
+  const chain: NestedPackage[] = Array.from({ length: n }, (_, i) => ({ Package: `p${i}`, Version: '1', Depends: i + 1 < n ? `p${i + 1}` : undefined }));
+  const order = orderNestedPackages(chain);
+  t.equal(order[0]!.Package, `p${n - 1}`);
+  t.equal(order[n - 1]!.Package, 'p0');
+});

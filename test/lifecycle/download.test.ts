@@ -406,3 +406,36 @@ t.test('a scratch directory that does not exist is PKG_DOWNLOAD_SCRATCH, before 
   await rejectsWith(t, fetchPackage(`${srv.origin}/x`, fast(path.join(dir, 'missing'))), 'PKG_DOWNLOAD_SCRATCH', 9001);
   t.equal(srv.requests.length, 0);
 });
+
+t.test('the overall timeout: 9017 once the server answered, and the partial file is gone', async (t) => {
+  const srv = await serve(t, (_req, res) => {
+    res.writeHead(200, { 'content-length': BODY.length });
+    // a byte every 20 ms: never a stall, never done
+    const drip = setInterval(() => (res.destroyed ? clearInterval(drip) : res.write(BODY.subarray(0, 1))), 20);
+    res.on('close', () => clearInterval(drip));
+  });
+  const dir = scratch(t);
+  const e = await rejectsWith(t, fetchPackage(`${srv.origin}/x.ipk`, fast(dir, { timeoutMs: 400, stallTimeoutMs: 300 })), 'PKG_DOWNLOAD_TIMEOUT', 9017);
+  t.match(e.message, `of ${BODY.length} bytes`);
+  t.equal(srv.requests.length, 1, 'a timeout is not retried');
+  empty(t, dir);
+});
+
+t.test('a download is cancelled by its signal', async (t) => {
+  const ac = new AbortController();
+  const srv = await serve(t, (_req, res) => {
+    res.writeHead(200, { 'content-length': BODY.length });
+    res.write(BODY.subarray(0, 100), () => ac.abort()); // and never more
+  });
+  const dir = scratch(t);
+  const e = await rejectsWith(t, fetchPackage(`${srv.origin}/x.ipk`, fast(dir, { signal: ac.signal })), 'PKG_DOWNLOAD_INCOMPLETE', 9017);
+  t.match(e.message, 'cancelled');
+  empty(t, dir);
+  await rejectsWith(t, fetchPackage(`${srv.origin}/x.ipk`, fast(dir, { signal: ac.signal })), 'PKG_DOWNLOAD_INCOMPLETE', 9017);
+  empty(t, dir);
+});
+
+t.test('a file URL with an encoded NUL is refused', async (t) => {
+  await rejectsWith(t, fetchPackage('file:///tmp/x%00y.ipk'), 'PKG_DOWNLOAD_BAD_URL', 9003);
+  await rejectsWith(t, fetchPackage('/tmp/x\0y.ipk'), 'PKG_DOWNLOAD_BAD_URL', 9003);
+});
