@@ -58,10 +58,26 @@ function sendFile(req: IncomingMessage, res: ServerResponse, body: Buffer, etag 
   res.end(body);
 }
 
-/** Announces the whole body, sends its first `n` bytes and cuts the connection. */
-function sendCut(res: ServerResponse, body: Buffer, n: number, etag = '"v1"'): void {
-  res.writeHead(200, { 'content-length': body.length, etag });
-  res.write(body.subarray(0, n), () => res.socket?.destroy());
+/**
+ * A connection cut half-way: `send` announces the whole body and sends its first `n`
+ * bytes; the connection is reset once the client reports (onProgress) that it has
+ * written them, so the resume offset is exactly `n` (a reset while bytes are still
+ * buffered on the client loses them, and the client then resumes from fewer).
+ */
+function cutAt(n: number): { send(res: ServerResponse, body: Buffer, etag?: string): void; onProgress(done: number): void } {
+  let pending: ServerResponse | undefined;
+  return {
+    send(res, body, etag = '"v1"') {
+      res.writeHead(200, { 'content-length': body.length, etag });
+      res.write(body.subarray(0, n));
+      pending = res;
+    },
+    onProgress(done) {
+      if (done < n || pending === undefined) return;
+      pending.socket?.destroy();
+      pending = undefined;
+    },
+  };
 }
 
 function scratch(t: Test): string {
@@ -204,9 +220,14 @@ t.test('a server that never answers is 9015 after the stall timeout and the retr
 
 t.test('a transfer cut half-way is resumed with Range and If-Range', async (t) => {
   const half = 70_001;
-  const srv = await serve(t, (req, res, n) => (n === 1 ? sendCut(res, BODY, half) : sendFile(req, res, BODY)));
+  const cut = cutAt(half);
+  const srv = await serve(t, (req, res, n) => (n === 1 ? cut.send(res, BODY) : sendFile(req, res, BODY)));
   const progress: number[] = [];
-  const got = await fetchPackage(`${srv.origin}/x.ipk`, fast(scratch(t), { onProgress: (d) => progress.push(d) }));
+  const onProgress = (d: number) => {
+    progress.push(d);
+    cut.onProgress(d);
+  };
+  const got = await fetchPackage(`${srv.origin}/x.ipk`, fast(scratch(t), { onProgress }));
   t.equal(got.size, BODY.length);
   t.equal(got.sha256, sha(BODY), 'the hash covers both parts');
   t.same(readFileSync(got.path), BODY);
@@ -224,18 +245,19 @@ t.test('a stalled transfer is resumed', async (t) => {
     res.writeHead(200, { 'content-length': BODY.length, 'last-modified': 'Mon, 23 Nov 2026 10:00:00 GMT' });
     res.write(BODY.subarray(0, 1000)); // then nothing
   });
-  const got = await fetchPackage(`${srv.origin}/x.ipk`, fast(scratch(t), { stallTimeoutMs: 200 }));
+  const got = await fetchPackage(`${srv.origin}/x.ipk`, fast(scratch(t), { stallTimeoutMs: 1000 }));
   t.equal(got.sha256, sha(BODY));
   t.equal(srv.requests[1]!.headers.range, 'bytes=1000-');
   t.equal(srv.requests[1]!.headers['if-range'], 'Mon, 23 Nov 2026 10:00:00 GMT', 'Last-Modified when there is no ETag');
 });
 
 t.test('a server that ignores Range sends it all again: restarted from 0', async (t) => {
+  const cut = cutAt(50_000);
   const srv = await serve(t, (_req, res, n) => {
-    if (n === 1) return sendCut(res, BODY, 50_000);
+    if (n === 1) return cut.send(res, BODY);
     res.writeHead(200, { 'content-length': BODY.length }).end(BODY);
   });
-  const got = await fetchPackage(`${srv.origin}/x.ipk`, fast(scratch(t)));
+  const got = await fetchPackage(`${srv.origin}/x.ipk`, fast(scratch(t), { onProgress: cut.onProgress }));
   t.equal(srv.requests[1]!.headers.range, 'bytes=50000-', 'asked for the rest');
   t.equal(got.size, BODY.length, 'not appended twice');
   t.equal(got.sha256, sha(BODY));
@@ -243,22 +265,25 @@ t.test('a server that ignores Range sends it all again: restarted from 0', async
 
 t.test('a file that changed between the attempts is fetched whole (If-Range)', async (t) => {
   const v2 = Buffer.concat([BODY, Buffer.from('v2')]);
-  const srv = await serve(t, (req, res, n) => (n === 1 ? sendCut(res, BODY, 60_000) : sendFile(req, res, v2, '"v2"')));
-  const got = await fetchPackage(`${srv.origin}/x.ipk`, fast(scratch(t)));
+  const cut = cutAt(60_000);
+  const srv = await serve(t, (req, res, n) => (n === 1 ? cut.send(res, BODY) : sendFile(req, res, v2, '"v2"')));
+  const got = await fetchPackage(`${srv.origin}/x.ipk`, fast(scratch(t), { onProgress: cut.onProgress }));
   t.equal(srv.requests[1]!.headers['if-range'], '"v1"');
   t.equal(got.sha256, sha(v2), 'the new file, not a mix');
 });
 
 t.test('a 206 starting elsewhere than asked restarts from 0', async (t) => {
+  const cut = cutAt(40_000);
   const srv = await serve(t, (req, res, n) => {
-    if (n === 1) return sendCut(res, BODY, 40_000);
+    if (n === 1) return cut.send(res, BODY);
     if (n === 2) {
       res.writeHead(206, { 'content-range': `bytes 10-${BODY.length - 1}/${BODY.length}`, 'content-length': BODY.length - 10 });
       return res.end(BODY.subarray(10));
     }
     sendFile(req, res, BODY);
   });
-  const got = await fetchPackage(`${srv.origin}/x.ipk`, fast(scratch(t)));
+  const got = await fetchPackage(`${srv.origin}/x.ipk`, fast(scratch(t), { onProgress: cut.onProgress }));
+  t.equal(srv.requests[1]!.headers.range, 'bytes=40000-');
   t.equal(srv.requests[2]!.headers.range, undefined, 'the third request is for the whole file');
   t.equal(got.sha256, sha(BODY));
   t.equal(got.retried, 2);
@@ -389,9 +414,10 @@ function makeCa(t: Test): { ca: string; key: string; cert: string } {
 
 t.test('https: trusted through opts.ca for this download only; otherwise 9012', async (t) => {
   const { ca, key, cert } = makeCa(t);
-  const srv = await serve(t, (req, res, n) => (n === 1 ? sendCut(res, BODY, 30_000) : sendFile(req, res, BODY)), { key, cert });
+  const cut = cutAt(30_000);
+  const srv = await serve(t, (req, res, n) => (n === 1 ? cut.send(res, BODY) : sendFile(req, res, BODY)), { key, cert });
   const dir = scratch(t);
-  const got = await fetchPackage(`${srv.origin}/x.ipk`, fast(dir, { ca }));
+  const got = await fetchPackage(`${srv.origin}/x.ipk`, fast(dir, { ca, onProgress: cut.onProgress }));
   t.equal(got.sha256, sha(BODY), 'downloaded and resumed over TLS');
   t.equal(srv.requests[1]!.headers.range, 'bytes=30000-');
   await got.cleanup();
@@ -415,7 +441,7 @@ t.test('the overall timeout: 9017 once the server answered, and the partial file
     res.on('close', () => clearInterval(drip));
   });
   const dir = scratch(t);
-  const e = await rejectsWith(t, fetchPackage(`${srv.origin}/x.ipk`, fast(dir, { timeoutMs: 400, stallTimeoutMs: 300 })), 'PKG_DOWNLOAD_TIMEOUT', 9017);
+  const e = await rejectsWith(t, fetchPackage(`${srv.origin}/x.ipk`, fast(dir, { timeoutMs: 600, stallTimeoutMs: 500 })), 'PKG_DOWNLOAD_TIMEOUT', 9017);
   t.match(e.message, `of ${BODY.length} bytes`);
   t.equal(srv.requests.length, 1, 'a timeout is not retried');
   empty(t, dir);
