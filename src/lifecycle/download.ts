@@ -11,7 +11,8 @@
  * offsets stop matching the server's), and report the socket's own error codes
  * (ECONNREFUSED, ENOTFOUND, certificate errors) without digging through
  * `TypeError: fetch failed` causes, which is how each failure gets its fault code.
- * One connection per request (`agent: false`): nothing is pooled or left open.
+ * One connection per request (`agent: false`): nothing is pooled or left open. node:http
+ * and node:https are imported when a download starts, not when this module loads.
  *
  * Credentials are never written anywhere but the `Authorization` header of a request
  * to the URL's own origin: not in messages, errors, argv or the returned object. Error
@@ -19,7 +20,7 @@
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { open, rm, stat, type FileHandle } from 'node:fs/promises';
-import http, { type ClientRequest, type IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OverlayBootError } from '../errors.js';
@@ -181,7 +182,7 @@ interface Transfer {
   readonly stallMs: number;
   readonly deadline: number;
   readonly maxRedirects: number;
-  readonly requestOptions: http.RequestOptions;
+  readonly requestOptions: RequestOptions;
   readonly onProgress?: (done: number, total?: number) => void;
   readonly signal?: AbortSignal;
   done: number;
@@ -418,8 +419,8 @@ async function send(t: Transfer, url: URL, dog: ReturnType<typeof watchdog>): Pr
     headers.range = `bytes=${t.done}-`;
     if (t.validator !== undefined) headers['if-range'] = t.validator;
   }
-  // node:https (and TLS) is loaded only when a URL needs it
-  const mod = url.protocol === 'https:' ? await import('node:https') : http;
+  // loaded when a download happens: a command that only reads local packages does not pay for them
+  const mod = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
   return new Promise((resolve, reject) => {
     const req = mod.request(url, { ...t.requestOptions, headers }, resolve);
     req.on('error', reject);
