@@ -76,6 +76,9 @@ export const ERROR_CODES = {
   PKG_STATE_IO: 'the state directory cannot be read or written',
   PKG_IN_FLIGHT: 'an operation is still in flight in the journal and must be recovered first',
   PKG_LOCK_FAILED: 'the state directory lock cannot be taken',
+  // the daemon (issue 14)
+  PKG_DAEMON_RUNNING: 'another overlay-pkgd already listens on the socket',
+  PKG_DAEMON_SOCKET: "the daemon's socket cannot be created (its directory, a file in the way, the path too long)",
   // issue 11: paths inside the root, pinned processes
   PROCESS_CHANGED: "the subhost's pid 1 is not the process its state record names (it ended; the pid may be another's)",
   LOG_UNSAFE: 'LOG is not a regular file owned by root (a link, a directory, a device or another owner)',

@@ -37,6 +37,10 @@ export interface PkgConfig {
     /** Bytes; default 2 GiB. */
     maxUnpackedSize: number;
   };
+  daemon: {
+    /** A group (name or gid) whose members may use overlay-pkgd besides root; default none (root only). */
+    group?: string;
+  };
   /** Unknown sections and keys, one message each (`file:line: ...`). */
   warnings: string[];
 }
@@ -57,6 +61,7 @@ export function defaultPkgConfig(): PkgConfig {
     trust: { keys: '/etc/overlay-boot/keys', requireSignature: true },
     paths: { state: '/var/lib/overlay-boot/pkg', templates: '/etc/overlay-boot/templates', socket: '/run/overlay-boot/pkgd.sock' },
     limits: { maxUnpackedSize: DEFAULT_MAX_UNPACKED_SIZE },
+    daemon: {},
     warnings: [],
   };
 }
@@ -108,6 +113,7 @@ const KNOWN: Record<string, string[]> = {
   trust: ['keys', 'require_signature', 'device_key'],
   paths: ['state', 'templates', 'socket'],
   limits: ['max_unpacked_size'],
+  daemon: ['group'],
 };
 
 const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
@@ -173,6 +179,12 @@ export function parsePkgConfig(text: string, file: string): PkgConfig {
       throw bad('limits', 'max_unpacked_size', 'a positive number of bytes, optionally with K, M or G', max);
     }
     config.limits.maxUnpackedSize = bytes;
+  }
+  const group = get('daemon', 'group');
+  if (group !== undefined) {
+    // a name as useradd(8) accepts it, or a gid; whether it exists is checked by the daemon
+    if (typeof group !== 'string' || !/^(?:[a-z_][a-z0-9_-]{0,31}\$?|[0-9]{1,10})$/.test(group)) throw bad('daemon', 'group', 'a group name or gid', group);
+    config.daemon.group = group;
   }
   return config;
 }
