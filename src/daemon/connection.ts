@@ -12,6 +12,7 @@
  *   subscribed to events (waiting is what a subscriber does).
  */
 import type { Socket } from 'node:net';
+import { isOverlayBootError } from '../errors.js';
 import { errorObject, notificationLine, parseLine, responseLine, RPC_ERRORS, RpcError, type RpcErrorObject, type RpcId } from './jsonrpc.js';
 import type { MethodRegistry, RpcConnectionHandle } from './methods.js';
 import type { PeerCredentials } from './peer.js';
@@ -171,7 +172,9 @@ export class RpcConnection implements RpcConnectionHandle {
     try {
       reply = { result: (await this.host.methods.call(req.method, req.params, { peer: this.peer, connection: this })) ?? null };
     } catch (e) {
-      if (!(e instanceof RpcError)) this.host.log(`connection ${this.id}: ${req.method} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+      // what failed is logged, never the params (a password may be among them); a bug with its stack
+      if (isOverlayBootError(e)) this.host.log(`connection ${this.id}: ${req.method} failed: ${e.code}: ${e.describe()}`);
+      else if (!(e instanceof RpcError)) this.host.log(`connection ${this.id}: ${req.method} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
       reply = { error: errorObject(e) };
     }
     // a notification (no id) is never answered, not even with an error
