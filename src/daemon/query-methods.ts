@@ -1,5 +1,5 @@
 /**
- * The methods that read and watch, registered on every daemon: `ee.list`, `du.list`,
+ * The methods that read and watch, registered on every daemon: `daemon.info`, `ee.list`, `du.list`,
  * `du.detail`, `eu.list`, `eu.detail`, `history.list`, `events.subscribe`,
  * `events.unsubscribe`, `datamodel.get`. They read the state directory as it is on disk
  * at each call (the operations, under the lock, are its only writers).
@@ -7,7 +7,7 @@
 import { fault } from '../lifecycle/faults.js';
 import { History } from '../lifecycle/history.js';
 import { DuStore, type DuRecord, type EuRecord } from '../lifecycle/store.js';
-import { listExecEnvs } from '../lifecycle/templates.js';
+import { listExecEnvs, packageVersion } from '../lifecycle/templates.js';
 import { readSoftwareModules, selectParameters, SOFTWARE_MODULES } from './datamodel.js';
 import { faultError, RPC_ERRORS, RpcError } from './jsonrpc.js';
 import type { PkgDaemon } from './server.js';
@@ -44,6 +44,8 @@ export function registerQueryMethods(daemon: PkgDaemon, opts: { shipped?: string
   const store = () => new DuStore(config.paths.state);
   const m = daemon.methods;
 
+  // what a client checks before it relies on a method (the daemon grows with the lifecycle operations)
+  m.register('daemon.info', { params: {}, run: () => ({ version: packageVersion(), pid: process.pid, methods: m.names() }) });
   m.register('ee.list', { params: {}, run: () => listExecEnvs(config, { shipped: opts.shipped }) });
   m.register('du.list', { params: {}, run: () => store().list() });
   m.register('du.detail', { params: { du: 'string' }, run: ({ du }) => findOneDu(store(), du) });
