@@ -13,6 +13,7 @@
 import { registerQueryMethods } from './query-methods.js';
 import { PkgDaemon, type PkgDaemonOptions } from './server.js';
 
+export * from './client.js';
 export * from './jsonrpc.js';
 export * from './methods.js';
 export * from './peer.js';
