@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { OverlayBootError } from '../errors.js';
+import { LineSplitter } from './lines.js';
 import { RpcError, type RpcErrorObject } from './jsonrpc.js';
 
 /** Options of {@link PkgDaemonClient.connect}. */
@@ -35,8 +36,7 @@ export class PkgDaemonClient extends EventEmitter<PkgDaemonClientEvents> {
   private readonly file: string;
   private readonly maxLineBytes: number;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  private parts: Buffer[] = [];
-  private partBytes = 0;
+  private readonly lines: LineSplitter;
   private nextId = 1;
   private ended?: OverlayBootError;
 
@@ -45,6 +45,7 @@ export class PkgDaemonClient extends EventEmitter<PkgDaemonClientEvents> {
     this.socket = socket;
     this.file = file;
     this.maxLineBytes = maxLineBytes;
+    this.lines = new LineSplitter(maxLineBytes);
     socket.on('data', (chunk: Buffer) => this.received(chunk));
     socket.on('error', (e) => this.end(unavailable(file, `connection failed: ${e.message}`, e)));
     socket.on('close', () => this.end(unavailable(file, 'the daemon closed the connection')));
@@ -102,21 +103,7 @@ export class PkgDaemonClient extends EventEmitter<PkgDaemonClientEvents> {
   }
 
   private received(chunk: Buffer): void {
-    let start = 0;
-    for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
-      const piece = chunk.subarray(start, nl);
-      start = nl + 1;
-      if (this.partBytes + piece.length > this.maxLineBytes) return this.tooLong();
-      const line = (this.parts.length ? Buffer.concat([...this.parts, piece]) : piece).toString('utf8');
-      this.parts = [];
-      this.partBytes = 0;
-      this.message(line);
-    }
-    if (start < chunk.length) {
-      this.partBytes += chunk.length - start;
-      if (this.partBytes > this.maxLineBytes) return this.tooLong();
-      this.parts.push(chunk.subarray(start));
-    }
+    if (!this.lines.push(chunk, (line) => this.message(line.toString('utf8')))) this.tooLong();
   }
 
   private tooLong(): void {

@@ -14,6 +14,7 @@
 import type { Socket } from 'node:net';
 import { isOverlayBootError } from '../errors.js';
 import { errorObject, notificationLine, parseLine, responseLine, RPC_ERRORS, RpcError, type RpcErrorObject, type RpcId } from './jsonrpc.js';
+import { LineSplitter } from './lines.js';
 import type { MethodRegistry, RpcConnectionHandle } from './methods.js';
 import type { PeerCredentials } from './peer.js';
 
@@ -52,8 +53,7 @@ export class RpcConnection implements RpcConnectionHandle {
   private readonly socket: Socket;
   private readonly host: ConnectionHost;
   private subscribedFlag = false;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  private readonly lines: LineSplitter;
   private readonly queue: Buffer[] = [];
   private running = false;
   private closing = false;
@@ -63,6 +63,7 @@ export class RpcConnection implements RpcConnectionHandle {
     this.id = id;
     this.peer = peer;
     this.host = host;
+    this.lines = new LineSplitter(host.limits.maxLineBytes);
   }
 
   /** Whether it receives the lifecycle notifications; setting it true (re)arms nothing else. */
@@ -122,28 +123,13 @@ export class RpcConnection implements RpcConnectionHandle {
     if (this.closing) return;
     this.closing = true;
     this.host.log(`connection ${this.id} closed: ${why}`);
-    this.pending = [];
     this.queue.length = 0;
     endWith(this.socket, responseLine(null, { error }));
   }
 
   private received(chunk: Buffer): void {
     if (this.closing) return;
-    const max = this.host.limits.maxLineBytes;
-    let start = 0;
-    for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
-      const piece = chunk.subarray(start, nl);
-      start = nl + 1;
-      if (this.pendingBytes + piece.length > max) return this.tooLong();
-      this.queue.push(this.pending.length ? Buffer.concat([...this.pending, piece]) : piece);
-      this.pending = [];
-      this.pendingBytes = 0;
-    }
-    if (start < chunk.length) {
-      this.pendingBytes += chunk.length - start;
-      if (this.pendingBytes > max) return this.tooLong();
-      this.pending.push(chunk.subarray(start));
-    }
+    if (!this.lines.push(chunk, (line) => this.queue.push(line))) return this.tooLong();
     if (this.queue.length && !this.running) void this.drain();
   }
 
