@@ -39,12 +39,22 @@ export interface ConnectionHost {
   onSubscribe: (c: RpcConnection) => void;
 }
 
-/** Ends `socket` with `line` and destroys it once written (or after a second). */
-export function endWith(socket: Socket, line: string): void {
+/**
+ * Ends `socket` with `line` and destroys it once written (or after a second). With
+ * `discardMs`, what the client still sends is read and dropped for that long first, so a
+ * client busy writing (an over-long line) can read the answer before its writes fail.
+ */
+export function endWith(socket: Socket, line: string, discardMs = 0): void {
   socket.on('error', () => {});
-  const t = setTimeout(() => socket.destroy(), 1000);
+  const t = setTimeout(() => socket.destroy(), discardMs || 1000);
   socket.once('close', () => clearTimeout(t));
-  socket.end(line, () => socket.destroy());
+  if (discardMs) {
+    socket.on('end', () => socket.destroy());
+    socket.end(line);
+    socket.resume();
+  } else {
+    socket.end(line, () => socket.destroy());
+  }
 }
 
 export class RpcConnection implements RpcConnectionHandle {
@@ -57,6 +67,12 @@ export class RpcConnection implements RpcConnectionHandle {
   private readonly queue: Buffer[] = [];
   private running = false;
   private closing = false;
+  /**
+   * The client shut down its side: answer what it sent, then end ours. A subscriber too:
+   * EOF alone cannot tell a half-close from a client gone, and a gone one must not hold
+   * its slot until the next event fails to reach it.
+   */
+  private inputEnded = false;
 
   constructor(socket: Socket, id: number, peer: PeerCredentials, host: ConnectionHost) {
     this.socket = socket;
@@ -86,7 +102,13 @@ export class RpcConnection implements RpcConnectionHandle {
       this.closing = true;
       this.host.onClose(this);
     });
-    s.on('end', () => this.close('the client closed its side'));
+    // `printf REQUEST | socat - UNIX-CONNECT:...` sends, shuts down its side and waits for the answer
+    s.on('end', () => {
+      this.inputEnded = true;
+      this.lines.end((line) => this.queue.push(line));
+      if (this.queue.length && !this.running) void this.drain();
+      else if (!this.running) this.inputDone();
+    });
     s.on('timeout', () => {
       if (this.subscribedFlag || this.running) return;
       this.fail({ code: RPC_ERRORS.IDLE_TIMEOUT, message: `no request for ${this.host.limits.idleTimeoutMs} ms: closing` }, 'idle');
@@ -124,7 +146,7 @@ export class RpcConnection implements RpcConnectionHandle {
     this.closing = true;
     this.host.log(`connection ${this.id} closed: ${why}`);
     this.queue.length = 0;
-    endWith(this.socket, responseLine(null, { error }));
+    endWith(this.socket, responseLine(null, { error }), 1000);
   }
 
   private received(chunk: Buffer): void {
@@ -142,7 +164,16 @@ export class RpcConnection implements RpcConnectionHandle {
     this.socket.pause();
     while (this.queue.length && !this.closing) await this.handle(this.queue.shift()!);
     this.running = false;
-    if (!this.closing) this.socket.resume();
+    if (this.inputEnded) this.inputDone();
+    else if (!this.closing) this.socket.resume();
+  }
+
+  /** Everything the client sent is answered: end our side too. */
+  private inputDone(): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.host.log(`connection ${this.id} closed: the client ended its side and was answered`);
+    this.socket.end(() => this.socket.destroy());
   }
 
   private async handle(bytes: Buffer): Promise<void> {

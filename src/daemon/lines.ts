@@ -31,6 +31,13 @@ export class LineSplitter {
     return true;
   }
 
+  /** At the end of the stream: a last line without its newline, if any (within the cap, as push kept it). */
+  end(onLine: (line: Buffer) => void): void {
+    if (this.bytes > 0) onLine(Buffer.concat(this.parts));
+    this.parts = [];
+    this.bytes = 0;
+  }
+
   private overflow(): false {
     this.parts = [];
     this.bytes = 0;

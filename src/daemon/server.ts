@@ -119,7 +119,7 @@ export class PkgDaemon {
     this.maxConnections = opts.maxConnections ?? 64;
     this.maxUndelivered = opts.maxUndelivered ?? 1000;
     this.socketMode = opts.socketMode;
-    this.server = net.createServer({ pauseOnConnect: true }, (s) => this.accepted(s));
+    this.server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s) => this.accepted(s));
     this.server.on('error', (e) => this.log(`server error: ${e.message}`));
     this.forward('du.statechange', (e: DuStateChange) => this.broadcast('du.statechange', e));
     this.forward('operation.complete', (e: HistoryEntry) => {

@@ -165,3 +165,19 @@ t.test('idle connections are closed; subscribers are not', async (t) => {
   t.notOk(sub.closed, 'the subscriber stays');
   t.ok((await sub.call('du.list')).result);
 });
+
+t.test('a client that shuts down its side is answered, then closed, a subscriber too', async (t) => {
+  const d = await startDaemon(t);
+  const c = await Client.connect(t, d.socket);
+  // as `printf ... | socat - UNIX-CONNECT:SOCKET` does; the last line has no newline
+  c.socket.end('{"jsonrpc":"2.0","method":"du.list","id":1}\n{"jsonrpc":"2.0","method":"daemon.info","id":2}');
+  t.ok(await c.waitClosed(), 'closed once answered');
+  t.match(c.received, [{ id: 1, result: [] }, { id: 2, result: { methods: Array } }], 'both answered');
+  t.ok(d.logs.some((l) => /closed: the client ended its side and was answered/.test(l)));
+
+  const watcher = await Client.connect(t, d.socket);
+  t.ok((await watcher.call('events.subscribe')).result);
+  watcher.socket.end();
+  t.ok(await watcher.waitClosed(), 'closed: EOF may mean the client is gone');
+  t.equal(d.daemon.subscriberCount, 0, 'its slot is free');
+});
