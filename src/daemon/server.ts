@@ -4,11 +4,12 @@
  * registry (methods.ts), and the lifecycle events forwarded to subscribers.
  *
  * The socket is made under a temporary name, given its mode and group, and only then
- * renamed into place, so no client ever sees it with other permissions. A socket file
+ * linked into place (link(2) fails when the name is taken), so no client ever sees it
+ * with other permissions and two daemons starting at once cannot both believe they serve. A socket file
  * left by a dead daemon is replaced; one a live daemon listens on is refused.
  */
 import { EventEmitter } from 'node:events';
-import { chmodSync, chownSync, lstatSync, mkdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { OverlayBootError } from '../errors.js';
@@ -50,6 +51,7 @@ export interface PkgDaemonOptions {
 export const FORWARDED_EVENTS = ['du.statechange', 'operation.complete'] as const;
 
 const MAX_SUN_PATH = 107;
+let tmpCounter = 0;
 
 function socketError(message: string, file: string, cause?: unknown): OverlayBootError {
   return new OverlayBootError('PKG_DAEMON_SOCKET', message, { file, cause });
@@ -152,7 +154,8 @@ export class PkgDaemon {
     const dir = path.dirname(file);
     const gid = this.config.daemon.group === undefined ? undefined : resolveGroup(this.config.daemon.group);
     this.gid = gid;
-    const tmp = path.join(dir, `.${process.pid.toString(36)}~`);
+    // unique to this daemon, and short: a socket path has at most 107 bytes
+    const tmp = path.join(dir, `.${process.pid.toString(36)}.${(tmpCounter++).toString(36)}~`);
     for (const p of [file, tmp]) {
       if (Buffer.byteLength(p) > MAX_SUN_PATH) throw socketError(`the path is longer than ${MAX_SUN_PATH} bytes, the limit of a Unix socket`, p);
     }
@@ -180,11 +183,20 @@ export class PkgDaemon {
     try {
       chownSync(tmp, 0, gid ?? 0);
       chmodSync(tmp, this.socketMode ?? (gid === undefined ? 0o600 : 0o660));
-      if (state === 'stale') this.log(`replacing the stale socket ${file}`);
-      renameSync(tmp, file);
+      if (state === 'stale') {
+        this.log(`replacing the stale socket ${file}`);
+        unlinkSync(file);
+      }
+      // link, not rename: of two daemons starting at once, the second finds the name taken
+      linkSync(tmp, file);
+      unlinkSync(tmp);
       this.socketIno = statSync(file).ino;
     } catch (e) {
+      try { unlinkSync(tmp); } catch { /* not made, or linked and removed */ }
       await this.close();
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new OverlayBootError('PKG_DAEMON_RUNNING', 'another overlay-pkgd took the socket while this one started', { file, cause: e });
+      }
       throw socketError(`cannot set up the socket: ${(e as Error).message}`, file, e);
     }
     this.log(`listening on ${file} (${gid === undefined ? 'root only' : `root and group ${this.config.daemon.group}`})`);

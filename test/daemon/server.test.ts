@@ -181,3 +181,17 @@ t.test('a client that shuts down its side is answered, then closed, a subscriber
   t.ok(await watcher.waitClosed(), 'closed: EOF may mean the client is gone');
   t.equal(d.daemon.subscriberCount, 0, 'its slot is free');
 });
+
+t.test('two daemons starting at once: one serves, the other is refused', async (t) => {
+  const dir = tempDir(t);
+  const config = testConfig(dir);
+  const a = new PkgDaemon({ config });
+  const b = new PkgDaemon({ config });
+  t.teardown(async () => { await a.close(); await b.close(); });
+  const results = await Promise.allSettled([a.listen(), b.listen()]);
+  t.same(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+  t.match(results.find((r) => r.status === 'rejected'), { reason: { code: 'PKG_DAEMON_RUNNING' } });
+  const c = await Client.connect(t, config.paths.socket);
+  t.equal((await c.call('du.list')).error?.code, RPC_ERRORS.METHOD_NOT_FOUND, 'the winner answers (a bare PkgDaemon has no methods)');
+  t.same(readdirSync(path.dirname(config.paths.socket)), ['pkgd.sock'], 'no temporary name left');
+});
