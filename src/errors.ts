@@ -91,6 +91,10 @@ export const ERROR_CODES = {
   PKG_STATUS_UNREADABLE: "the dpkg or opkg status database of the EE's LOWER cannot be read",
   PKG_DEPENDS_CYCLE: 'the nested packages depend on each other in a cycle',
   PKG_DEPENDS_UNRESOLVED: 'a Depends of the package is not satisfied, or a Conflicts is',
+  // the daemon (issue 14)
+  PKG_DAEMON_RUNNING: 'another overlay-pkgd already listens on the socket',
+  PKG_DAEMON_SOCKET: "the daemon's socket cannot be created (its directory, a file in the way, the path too long)",
+  PKG_DAEMON_UNAVAILABLE: 'no daemon answers on the socket, or it ended the connection',
   // issue 11: paths inside the root, pinned processes
   PROCESS_CHANGED: "the subhost's pid 1 is not the process its state record names (it ended; the pid may be another's)",
   LOG_UNSAFE: 'LOG is not a regular file owned by root (a link, a directory, a device or another owner)',

@@ -40,6 +40,7 @@
 extern char **environ;
 
 int fast_stop_main(int argc, char **argv);
+int peercred_main(void);
 
 int main(int argc, char **argv)
 {
@@ -51,6 +52,7 @@ int main(int argc, char **argv)
 	if (argc >= 4 && !strcmp(argv[1], "enter")) return enter_main(argc, argv);
 	if (argc == 2 && !strcmp(argv[1], "boot")) return boot_main();
 	if (argc == 2 && !strcmp(argv[1], "teardown")) return teardown_main();
+	if (argc == 2 && !strcmp(argv[1], "peercred")) return peercred_main();
 	static const char u[] =
 		"usage: ovb-launch boot|teardown|share PID START SRC DST|unshare PID START DST|enter PID START -- "
 		"CMD...|kill PID START SIG|stop [-q] [--timeout S] CONF  (see src/native/PROTOCOL.md)\n";

@@ -53,6 +53,10 @@ export interface PkgConfig {
     /** Resumes after a broken transfer; default 3. */
     retries: number;
   };
+  daemon: {
+    /** A group (name or gid) whose members may use overlay-pkgd besides root; default none (root only). */
+    group?: string;
+  };
   /** Unknown sections and keys, one message each (`file:line: ...`). */
   warnings: string[];
 }
@@ -74,6 +78,7 @@ export function defaultPkgConfig(): PkgConfig {
     paths: { state: '/var/lib/overlay-boot/pkg', templates: '/etc/overlay-boot/templates', socket: '/run/overlay-boot/pkgd.sock' },
     limits: { maxUnpackedSize: DEFAULT_MAX_UNPACKED_SIZE },
     download: { maxSize: DEFAULT_DOWNLOAD_MAX_SIZE, timeoutMs: DEFAULT_DOWNLOAD_TIMEOUT_MS, retries: DEFAULT_DOWNLOAD_RETRIES },
+    daemon: {},
     warnings: [],
   };
 }
@@ -126,6 +131,7 @@ const KNOWN: Record<string, string[]> = {
   paths: ['state', 'templates', 'socket'],
   limits: ['max_unpacked_size'],
   download: ['max_size', 'timeout', 'retries'],
+  daemon: ['group'],
 };
 
 const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
@@ -205,5 +211,11 @@ export function parsePkgConfig(text: string, file: string): PkgConfig {
   const timeout = integer('download', 'timeout', 1, 86_400);
   if (timeout !== undefined) config.download.timeoutMs = timeout * 1000;
   config.download.retries = integer('download', 'retries', 0, 100) ?? config.download.retries;
+  const group = get('daemon', 'group');
+  if (group !== undefined) {
+    // a name as useradd(8) accepts it, or a gid; whether it exists is checked by the daemon
+    if (typeof group !== 'string' || !/^(?:[a-z_][a-z0-9_-]{0,31}\$?|[0-9]{1,10})$/.test(group)) throw bad('daemon', 'group', 'a group name or gid', group);
+    config.daemon.group = group;
+  }
   return config;
 }
