@@ -10,6 +10,7 @@ import { buildBootPlan } from '../plan/build.js';
 import type { BootEventListener } from '../plan/events.js';
 import { executePlan } from '../plan/execute.js';
 import type { BootPlan } from '../plan/types.js';
+import { releaseIdRange, reserveIdRange, type IdRange } from '../subhost/idmap.js';
 import { openLogFile, openSubhostLog } from '../subhost/log.js';
 import { findNative } from '../subhost/native.js';
 import { processId } from '../subhost/process.js';
@@ -47,11 +48,11 @@ export interface BootResult {
 
 /** The plan a boot would run, with everything resolved that can be without changing the host. */
 export async function planBoot(config: SubhostConfig,
-  options: { stateDir?: string; reaperPath: string; runInit?: boolean; bangMounts?: string[]; pidFile?: string }): Promise<BootPlan> {
+  options: { stateDir?: string; reaperPath: string; runInit?: boolean; bangMounts?: string[]; pidFile?: string; idmap?: IdRange }): Promise<BootPlan> {
   const initScript = config.init && options.runInit ? await runInitCommand(config) : undefined;
   return buildBootPlan(config, {
     stateDir: options.stateDir, reaperPath: options.reaperPath, cgroupRoot: findCgroup2Root(), cgroupLayout: readCgroupLayout(), initScript,
-    bangMounts: options.bangMounts, pidFile: options.pidFile,
+    bangMounts: options.bangMounts, pidFile: options.pidFile, idmap: options.idmap,
   });
 }
 
@@ -78,13 +79,18 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
     throw e;
   }
   let plan: BootPlan;
+  // PRIVILEGED=no: a range of host ids of its own, reserved until the subhost ends (the plan's undo).
+  let idmap: IdRange | undefined;
+  const giveBack = () => { if (idmap) releaseIdRange(idmap, config.name, stateDir); };
   try {
     if (options.checkOwnership !== false) await checkHookSafety(config);
     await recoverStaleRecord(config.name, stateDir, native.launcher, 'ignore');
     checkHostForBoot(config, stateDir);
     const pidFile = options.pidFile ? path.resolve(options.pidFile) : undefined;
-    plan = await planBoot(config, { stateDir, reaperPath: native.reaper, runInit: true, bangMounts, pidFile });
+    if (!config.privileged) idmap = reserveIdRange(config.name, stateDir);
+    plan = await planBoot(config, { stateDir, reaperPath: native.reaper, runInit: true, bangMounts, pidFile, idmap });
   } catch (e) {
+    giveBack();
     await unmountBangMounts(native.launcher, bangMounts);
     throw e;
   }
@@ -94,6 +100,7 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
   try {
     ({ logFd, log } = openLog(config));
   } catch (e) {
+    giveBack();
     await unmountBangMounts(native.launcher, bangMounts);
     throw e;
   }
@@ -103,7 +110,7 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
     phase: 'booting', startedAt: new Date().toISOString(),
     cables: config.cables.map((c) => ({ hostIf: c.hostIf, subhostIf: c.subhostIf, bridge: c.bridge,
       mac: c.kind === 'veth' ? c.mac : undefined, vlan: c.kind === 'vlan' ? c.vlan : undefined })),
-    services: config.start, teardown: [],
+    services: config.start, teardown: [], ...(idmap ? { idmap } : {}),
   };
   log.info({ config: config.file }, `Booting ${config.name}`);
   try {
@@ -134,6 +141,7 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
       stepTimes: result.stepTimes, plan: result.plan, ended: result.exited,
     };
   } catch (e) {
+    giveBack();
     log.error({ err: e instanceof OverlayBootError ? e.toJSON() : String(e) }, `Boot of ${config.name} failed`);
     throw e;
   } finally {
