@@ -62,6 +62,8 @@ const struct opdef opdefs[] = {
 	{"fork-pid1", 0, 0, IN_BOOT, op_fork_pid1, NULL},
 	{"hostname", 1, 0, IN_BOOT, op_hostname, NULL},
 	{"pivot", 1, 0, IN_BOOT, op_pivot, NULL},
+	{"mask-proc", 0, 0, IN_BOOT, op_mask_proc, NULL},
+	{"confine", 0, 0, IN_BOOT, op_confine, NULL},
 	{"exec", 0, 1, IN_BOOT, op_exec, NULL},
 	{"fail", 1, 0, IN_BOOT, op_fail, NULL},
 	{"teardown", 0, 0, IN_BOOT, NULL, NULL},

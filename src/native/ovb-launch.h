@@ -35,6 +35,7 @@ void op_bind_optional(struct op *o);
 void op_bind_share(struct op *o);
 void op_cgroup(struct op *o);
 void op_chown_root(struct op *o);
+void op_confine(struct op *o);
 void op_copy(struct op *o);
 void op_exec(struct op *o);
 void op_fail(struct op *o);
@@ -43,6 +44,7 @@ void op_hook(struct op *o);
 void op_hostname(struct op *o);
 void op_idmap_lower(struct op *o);
 void op_link_up(struct op *o);
+void op_mask_proc(struct op *o);
 void op_mkdir(struct op *o);
 void op_mknod(struct op *o);
 void op_mount(struct op *o);
@@ -180,5 +182,6 @@ void status_write(const char *s, size_t n);
 int fast_stop_main(int argc, char **argv);
 int userns_main(char **argv);
 int in_other_userns(pid_t pid);
+int confine_self(void);
 
 #endif

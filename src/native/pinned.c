@@ -134,6 +134,8 @@ int enter_main(int argc, char **argv)
 	close(pfd);
 	if (userns && (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
 		fail(errno, "enter: become root of the user namespace of", argv[2], NULL);
+	/* what pid 1 of an unprivileged subhost runs under (confine.c), for what we run in it too */
+	if (userns && confine_self() < 0) fail(errno, "enter: confine", NULL, NULL);
 	if (chdir("/") < 0) fail(errno, "chdir", "/", NULL);
 	/* the terminal's ^C and ^\ are for CMD; we only wait for it */
 	signal(SIGINT, SIG_IGN);

@@ -215,7 +215,7 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
   step({
     id: 'pid1',
     title: ids
-      ? `join user namespace ${usernsFile} as its root, with a mount namespace of its own; new pid, ipc, uts and time namespaces; hostname ${name}; mount /proc; pivot_root into ${live}`
+      ? `join user namespace ${usernsFile} as its root, with a mount namespace of its own; new pid, ipc, uts and time namespaces; hostname ${name}; mount /proc; pivot_root into ${live}; mask /proc as runc does`
       : `new pid, ipc, uts and time namespaces; hostname ${name}; pivot_root into ${live}; mount /proc`,
     place: 'subhost',
     native: ids
@@ -228,6 +228,7 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
         op('mkdir', path.join(live, 'proc'), '0555'),
         op('mount', 'proc', path.join(live, 'proc'), 'proc', procFlags, ''),
         op('pivot', live),
+        op('mask-proc'),
       ]
       : [
         op('open-exec', options.reaperPath),
@@ -254,6 +255,8 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
       op('setenv', 'OVB_RUN', config.run.join('\n')),
       op('setenv', 'OVB_STOP_TIMEOUT', String(config.stopTimeout)),
       op('setenv', 'OVB_DUMMY', config.init ? '0' : '1'),
+      // Unprivileged: the bounding set and the seccomp filter (src/native/confine.c), last before the reaper.
+      ...(ids ? [op('confine')] : []),
       op('exec', 'reaper', name),
     ],
   });

@@ -30,6 +30,8 @@ export const NATIVE_OPS = {
   'fork-pid1': { fixed: 0, variadic: false, in: 'boot' },
   hostname: { fixed: 1, variadic: false, in: 'boot' },
   pivot: { fixed: 1, variadic: false, in: 'boot' },
+  'mask-proc': { fixed: 0, variadic: false, in: 'boot' },
+  confine: { fixed: 0, variadic: false, in: 'boot' },
   exec: { fixed: 0, variadic: true, in: 'boot' },
   fail: { fixed: 1, variadic: false, in: 'boot' },
   teardown: { fixed: 0, variadic: false, in: 'boot' },
@@ -69,6 +71,8 @@ export interface NativeOpArgs {
   'fork-pid1': [];
   hostname: [name: string];
   pivot: [dir: string];
+  'mask-proc': [];
+  confine: [];
   exec: [argv0: string, ...argv: string[]];
   fail: [message: string];
   teardown: [];
