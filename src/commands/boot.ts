@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { checkHookSafety, configDigest, readConfig, type ReadConfigOptions } from '../config/index.js';
 import type { SubhostConfig } from '../config/types.js';
@@ -49,11 +49,28 @@ export interface BootResult {
 /** The plan a boot would run, with everything resolved that can be without changing the host. */
 export async function planBoot(config: SubhostConfig,
   options: { stateDir?: string; reaperPath: string; runInit?: boolean; bangMounts?: string[]; pidFile?: string; idmap?: IdRange }): Promise<BootPlan> {
+  if (!config.privileged) refuseDeviceShares(config);
   const initScript = config.init && options.runInit ? await runInitCommand(config) : undefined;
   return buildBootPlan(config, {
     stateDir: options.stateDir, reaperPath: options.reaperPath, cgroupRoot: findCgroup2Root(), cgroupLayout: readCgroupLayout(), initScript,
     bangMounts: options.bangMounts, pidFile: options.pidFile, idmap: options.idmap,
   });
+}
+
+/**
+ * A host device node shared into an unprivileged subhost would be reachable by a root
+ * that is not the host's: refused up front (--check says so too).
+ */
+function refuseDeviceShares(config: SubhostConfig): void {
+  for (const share of config.shares) {
+    let st;
+    try { st = statSync(share.hostPath); } catch { continue; }
+    if (st.isCharacterDevice() || st.isBlockDevice()) {
+      throw new OverlayBootError('UNPRIV_UNSUPPORTED', `SHARE ${share.hostPath} is a device node, which PRIVILEGED=no does not hand to a subhost`, {
+        file: config.file, line: share.line, variable: 'SHARE', found: share.hostPath, expected: 'a directory or regular file',
+      });
+    }
+  }
 }
 
 /** Unmount what `!` commands mounted, deepest first, when the boot goes no further. */

@@ -1,12 +1,14 @@
 // PRIVILEGED=no (issue 16): the subhost in a user namespace of its own, LOWER idmapped.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { boot } from '../../src/commands/boot.js';
 import { checkConfig } from '../../src/commands/check.js';
 import { stopByName } from '../../src/commands/stop.js';
 import { enterArgv } from '../../src/commands/enter.js';
+import { list } from '../../src/commands/list.js';
+import { share, unshare } from '../../src/commands/share.js';
 import { formatPlan } from '../../src/plan/format.js';
 import { slotFile } from '../../src/subhost/idmap.js';
 import { findNative } from '../../src/subhost/native.js';
@@ -31,6 +33,8 @@ t.test('--check shows the user namespace and refuses a root that cannot be idmap
   t.match(plan.steps.find((s) => s.id === 'mount-root')!.native.map((o) => o.op), ['chown-root', 'idmap-lower', 'mount', 'root']);
   const bind = makeSubhost(t, uniqueName('c'), ['START=none', 'PRIVILEGED=no', 'UPPER=/']);
   await t.rejects(checkConfig(bind.conf), { code: 'UNPRIV_UNSUPPORTED', variable: 'PRIVILEGED' });
+  const dev = makeSubhost(t, uniqueName('c'), ['START=none', 'PRIVILEGED=no', 'SHARE=/dev/null']);
+  await t.rejects(checkConfig(dev.conf), { code: 'UNPRIV_UNSUPPORTED', variable: 'SHARE' }, 'a device node is not shared into it');
   const bad = makeSubhost(t, uniqueName('c'), ['START=none', 'PRIVILEGED=maybe']);
   await t.rejects(checkConfig(bad.conf), { code: 'CONFIG_BAD_VALUE' });
 });
@@ -61,6 +65,18 @@ subhostTest(t, 'an unprivileged subhost: root inside, a mapped id on the host', 
   t.match(inside(r.pid1, 'ip -o addr show eth0'), /192\.0\.2\.7/, 'root inside configures its cable');
   // Opened for writing, never written: the open is the permission check.
   t.equal(inside(r.pid1, '(exec 3>>/proc/sys/kernel/sysrq) 2>/dev/null && echo open || echo refused').trim(), 'refused', 'but not the host\'s kernel settings');
+  // What works for any subhost works here: overlay-ls, overlay-share (under the mapped ids), the services.
+  const listed = list().find((s) => s.name === name);
+  t.match(listed, { state: 'running', pid1: r.pid1 }, 'overlay-ls lists it running');
+  t.ok(listed?.reaper, 'with the reaper\'s report');
+  t.ok(inside(r.pid1, 'ls /proc').split(/\s+/).filter((p) => /^\d+$/.test(p)).length >= 2, 'the reaper keeps dummy_service running');
+  const shared = path.join(sh.dir, 'shared');
+  mkdirSync(shared);
+  writeFileSync(path.join(shared, 'from-host'), 'hi\n');
+  await share(shared, name, { subhostPath: '/mnt/shared' });
+  t.equal(inside(r.pid1, 'cat /mnt/shared/from-host'), 'hi\n', 'overlay-share brings a host directory in');
+  t.equal(inside(r.pid1, 'stat -c %u /mnt/shared/from-host').trim(), '65534', 'whose host-root files are nobody\'s inside');
+  await unshare(name, '/mnt/shared');
   await stopByName(name, { timeoutSeconds: 3 });
   t.notOk(existsSync(slotFile(DEFAULT_STATE_DIR, record.idmap!.slot)), 'stop gives the range back');
   t.notOk(existsSync(path.join(DEFAULT_STATE_DIR, `${name}.userns`)), 'and removes the user namespace file');
