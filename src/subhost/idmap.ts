@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { OverlayBootError } from '../errors.js';
 import { isAlive, processId } from './process.js';
@@ -44,14 +44,14 @@ export function slotFile(stateDir: string, slot: number): string {
  * Reserve the lowest free range of the pool for subhost `name`: the file `idmap/<slot>` is
  * created with O_EXCL, so two boots never get the same range whatever their NAMEs. It holds
  * `NAME PID START` (the boot process); a file whose boot died and whose subhost has no state record
- * is left over from a crash and is taken over. The plan's undo removes the file.
+ * is left over from a crash and is taken over (reclaim). The plan's undo removes the file.
  */
 export function reserveIdRange(name: string, stateDir: string, pool = idPool()): IdRange {
   const slots = Math.floor(pool.count / IDS_PER_SUBHOST);
   mkdirSync(path.join(stateDir, 'idmap'), { recursive: true, mode: 0o755 });
   for (let slot = 0; slot < slots; slot++) {
     const file = slotFile(stateDir, slot);
-    if (tryCreate(file, name) || (isLeftOver(file, stateDir) && removed(file) && tryCreate(file, name))) {
+    if (tryCreate(file, name) || reclaim(file, name, stateDir)) {
       return { base: pool.start + slot * IDS_PER_SUBHOST, count: IDS_PER_SUBHOST, slot };
     }
   }
@@ -71,6 +71,28 @@ export function previewIdRange(stateDir: string, pool = idPool()): IdRange {
 export function releaseIdRange(range: IdRange, name: string, stateDir: string): void {
   const file = slotFile(stateDir, range.slot);
   if (owner(file)?.join(' ') === token(name)) removed(file);
+}
+
+/**
+ * Take over a left-over range. One reclaimer at a time (the O_EXCL file `idmap/.reclaim`):
+ * two of them could otherwise each remove the file, the second removing the first's new
+ * reservation. A plain reservation needs no lock: it only creates, and a left-over file is
+ * removed by a reclaimer alone (no record holds it, its boot is gone). Busy: the next slot.
+ */
+function reclaim(file: string, name: string, stateDir: string): boolean {
+  const lock = path.join(stateDir, 'idmap', '.reclaim');
+  try {
+    closeSync(openSync(lock, 'wx', 0o644));
+  } catch {
+    // A reclaimer that died holding it: its lock goes after a minute.
+    try { if (Date.now() - statSync(lock).mtimeMs > 60000) removed(lock); } catch { /* gone */ }
+    return false;
+  }
+  try {
+    return isLeftOver(file, stateDir) && removed(file) && tryCreate(file, name);
+  } finally {
+    removed(lock);
+  }
 }
 
 function tryCreate(file: string, name: string): boolean {
