@@ -1,11 +1,11 @@
 // PRIVILEGED=no (issue 16): the subhost in a user namespace of its own, LOWER idmapped.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { boot } from '../../src/commands/boot.js';
 import { checkConfig } from '../../src/commands/check.js';
-import { stopByName } from '../../src/commands/stop.js';
+import { stop } from '../../src/commands/stop.js';
 import { enterArgv } from '../../src/commands/enter.js';
 import { list } from '../../src/commands/list.js';
 import { share, unshare } from '../../src/commands/share.js';
@@ -77,7 +77,19 @@ subhostTest(t, 'an unprivileged subhost: root inside, a mapped id on the host', 
   t.equal(inside(r.pid1, 'cat /mnt/shared/from-host'), 'hi\n', 'overlay-share brings a host directory in');
   t.equal(inside(r.pid1, 'stat -c %u /mnt/shared/from-host').trim(), '65534', 'whose host-root files are nobody\'s inside');
   await unshare(name, '/mnt/shared');
-  await stopByName(name, { timeoutSeconds: 3 });
-  t.notOk(existsSync(slotFile(DEFAULT_STATE_DIR, record.idmap!.slot)), 'stop gives the range back');
+  await stop(sh.conf, { timeoutSeconds: 3 });
+  t.notOk(existsSync(slotFile(DEFAULT_STATE_DIR, record.idmap!.slot)), 'overlay-stop gives the range back');
   t.notOk(existsSync(path.join(DEFAULT_STATE_DIR, `${name}.userns`)), 'and removes the user namespace file');
+  await t.rejects(stop(sh.conf), { code: 'NOT_RUNNING' }, 'stopping it again: not running');
+});
+
+const failing = uniqueName('f');
+subhostTest(t, 'a failed unprivileged boot is undone: namespaces, mounts and the range', [failing], async (t) => {
+  const sh = makeSubhost(t, failing, ['START=none', 'CABLES==', 'PRIVILEGED=no']);
+  for (const step of ['netns', 'mount-root', 'pid1', 'init']) {
+    await t.rejects(boot(sh.conf, { failStep: step }), { code: /FAULT_INJECTED|STEP_FAILED/ }, `a failure at ${step}`);
+    t.notOk(existsSync(path.join(DEFAULT_STATE_DIR, `${failing}.userns`)), `leaves no user namespace file (${step})`);
+    t.notOk(readdirSync(path.join(DEFAULT_STATE_DIR, 'idmap')).some((f) => readFileSync(path.join(DEFAULT_STATE_DIR, 'idmap', f), 'utf8').startsWith(`${failing} `)),
+      `and no range reserved (${step})`);
+  }
 });
