@@ -93,3 +93,13 @@ subhostTest(t, 'a failed unprivileged boot is undone: namespaces, mounts and the
       `and no range reserved (${step})`);
   }
 });
+
+const fast = uniqueName('s');
+subhostTest(t, 'overlay-stop\'s native fast path stops an unprivileged subhost and gives its range back', [fast], async (t) => {
+  const sh = makeSubhost(t, fast, ['START=none', 'PRIVILEGED=no']);
+  await boot(sh.conf);
+  const slot = readStateRecord(statePath(fast))!.idmap!.slot;
+  execFileSync(path.resolve('bin/overlay-stop'), ['-q', '--timeout', '3', sh.conf], { stdio: 'ignore' });
+  t.notOk(existsSync(statePath(fast)), 'the record is gone');
+  t.notOk(existsSync(slotFile(DEFAULT_STATE_DIR, slot)), 'and so is the range');
+});
