@@ -51,6 +51,13 @@ subhostTest(t, 'an unprivileged subhost: root inside, a mapped id on the host', 
   t.equal(statSync(`/proc/${r.pid1}`).uid, base, 'host uid of pid 1 is the range base');
 
   t.equal(inside(r.pid1, 'id -u; id -g').trim(), '0\n0', 'overlay-go enters as root of the user namespace');
+  // pid 1 (and so every service the reaper starts) runs confined, as what overlay-go runs does.
+  const pid1Status = readFileSync(`/proc/${r.pid1}/status`, 'utf8');
+  const field = (status: string, k: string) => new RegExp(`^${k}:\\s*(\\S+)`, 'm').exec(status)?.[1];
+  t.equal(field(pid1Status, 'Seccomp'), '2', 'pid 1 runs under a seccomp filter');
+  t.equal(field(pid1Status, 'NoNewPrivs'), '0', 'without no_new_privs (setuid programs inside work)');
+  t.equal(BigInt(`0x${field(pid1Status, 'CapBnd')}`) & (1n << 21n), 0n, 'and without CAP_SYS_ADMIN in its bounding set');
+  t.equal(field(pid1Status, 'CapBnd'), field(inside(r.pid1, 'cat /proc/self/status'), 'CapBnd'), 'the same bounding set as overlay-go\'s command');
   t.equal(inside(r.pid1, 'stat -c %U:%G /etc/shadow /usr/bin').trim(), 'root:shadow\nroot:root', 'LOWER shows its real owners');
   inside(r.pid1, 'echo hi > /made-inside; mkdir /etc/made-inside.d');
   t.equal(statSync(path.join(sh.base, 'root/made-inside')).uid, base, 'a file root makes inside is the mapped uid on the host');
