@@ -66,6 +66,14 @@ subhostTest(t, 'an unprivileged subhost: root inside, a mapped id on the host', 
   t.equal(inside(r.pid1, 'stat -c %U /dev/null /run /dev').trim(), 'root\nroot\nroot', '/dev and /run are its root\'s');
   t.match(inside(r.pid1, 'cat /proc/self/mountinfo | grep " /sys "'), / ro,/, '/sys is read-only');
   t.equal(inside(r.pid1, 'hostname').trim(), name);
+  // containment.test.ts's checks, for this kind: no host mount inside, its own cgroup, its own interfaces.
+  const mounts = inside(r.pid1, 'cat /proc/self/mountinfo');
+  const points = new Set(mounts.split('\n').filter(Boolean).map((l) => l.split(' ')[4]));
+  t.same([...points].filter((p) => !p!.startsWith('/proc/') && p !== '/sys/firmware').sort(), ['/', '/dev', '/dev/pts', '/proc', '/run', '/sys'],
+    'no host mount is listed inside, only its own (and the /proc masks)');
+  t.notMatch(mounts, /\/run\/netns|\/sys\/fs\/cgroup|\.userns/, 'no trace of the host\'s namespace files or cgroup mounts');
+  t.equal(inside(r.pid1, 'cat /proc/1/cgroup | grep "^0::"').trim(), `0::/${name}`, 'its processes are in its cgroup');
+  t.same(inside(r.pid1, 'ls /sys/class/net').split(/\s+/).filter(Boolean).sort(), ['eth0', 'lo'], 'only its own interfaces');
   t.same(inside(r.pid1, 'ls /proc').split(/\s+/).filter((p) => /^\d+$/.test(p)).map(Number).includes(1), true, 'its own /proc');
   // The network namespace is the user namespace's: root inside configures its interface.
   inside(r.pid1, 'ip addr add 192.0.2.7/24 dev eth0 && ip link set eth0 up');
