@@ -77,6 +77,10 @@ subhostTest(t, 'what root inside a privileged subhost reaches, an unprivileged o
     t.equal(probe(p.pid1, name, ...args), 'ok', `privileged: ${what} works`);
     t.not(probe(u.pid1, name, ...args), 'ok', `unprivileged: ${what} is refused`);
   }
+  // Last of the mount cases: it takes the privileged subhost's /sys away (its own mount namespace's).
+  t.equal(probe(p.pid1, 'umount', '/sys'), 'ok', 'privileged: a mount of the boot (/sys) can be removed');
+  t.equal(probe(u.pid1, 'umount', '/sys'), 'EPERM', 'unprivileged: it cannot');
+
   // The sandbox this suite runs in may refuse even the host's root its disk: then making the node is the proof.
   const mknod = `mknod the host's root disk ${major}:${minor} and read it`;
   t.match(probe(p.pid1, 'mknod', major, minor), hostReadsDisk() ? /^ok$/ : /^(ok|made:EPERM)$/, `privileged: ${mknod} works`);
