@@ -39,11 +39,11 @@ function cleanup() {
 process.on('SIGINT', () => { cleanup(); process.exit(130); });
 
 /** A subhost with one cable to the bridge and no services (dummy_service keeps it up). */
-function subhost(name) {
+function subhost(name, extra = '') {
   const base = path.join(work, name);
   for (const d of ['root', 'work', 'live']) mkdirSync(path.join(base, d), { recursive: true });
   const conf = path.join(work, `${name}.conf`);
-  writeFileSync(conf, `BASE=${name}\nNAME=${name}\nSTART=none\nCABLES=${bridge}=\nLOG=${path.join(work, `${name}.log`)}\n`, { mode: 0o644 });
+  writeFileSync(conf, `BASE=${name}\nNAME=${name}\nSTART=none\nCABLES=${bridge}=\nLOG=${path.join(work, `${name}.log`)}\n${extra}`, { mode: 0o644 });
   made.push(name);
   return conf;
 }
@@ -103,6 +103,19 @@ try {
     await stopByName('bench0');
     stopLib.push(ms(t0));
   }
+  // PRIVILEGED=no next to privileged, in the same rounds (issue 16: within 1.2x).
+  const confU = subhost('benchu', 'PRIVILEGED=no\n');
+  const privBoot = [], privStop = [], unprivBoot = [], unprivStop = [];
+  for (let i = 0; i < RUNS; i++) {
+    for (const [c, name, b, s] of [[conf, 'bench0', privBoot, privStop], [confU, 'benchu', unprivBoot, unprivStop]]) {
+      let t0 = process.hrtime.bigint();
+      await boot(c);
+      b.push(ms(t0));
+      t0 = process.hrtime.bigint();
+      await stopByName(name);
+      s.push(ms(t0));
+    }
+  }
   // Node.js alone and each read-only command, in the same rounds, so that load on
   // the machine weighs on both sides of the ratio alike.
   const nodeStart = [];
@@ -120,6 +133,7 @@ try {
   Object.assign(results.ours, {
     bootCliMs: median(bootCli), stopCliMs: median(stopCli), bootLibraryMs: median(bootLib), stopLibraryMs: median(stopLib),
     nodeStartMs: median(nodeStart),
+    unprivileged: { bootMs: median(unprivBoot), stopMs: median(unprivStop), privilegedBootMs: median(privBoot), privilegedStopMs: median(privStop) },
     startup: startup.map((s) => ({ figure: s.figure, ms: median(s.times) })),
     stepMs: Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, Math.round(median(v) * 10) / 10])),
     rssKb: { monitor: monitorKb, pid1: pid1Kb, total: monitorKb + pid1Kb, dummyService: dummyKb },
@@ -193,6 +207,8 @@ const lines = [
   `| stop, command (until nothing is left) | ${o.stopCliMs.toFixed(0)} ms | ${st?.stopMs ? `${st.stopMs.toFixed(0)} ms` : 'not installed (about 120 ms)'} | ${ratio(o.stopCliMs, st?.stopMs)} |`,
   `| boot to ready, library (no Node.js start-up) | ${o.bootLibraryMs.toFixed(1)} ms | | |`,
   `| stop, library | ${o.stopLibraryMs.toFixed(1)} ms | | |`,
+  `| boot to ready, library, PRIVILEGED=no (privileged in the same rounds) | ${o.unprivileged.bootMs.toFixed(1)} ms (${o.unprivileged.privilegedBootMs.toFixed(1)} ms) | | unprivileged / privileged ${ratio(o.unprivileged.bootMs, o.unprivileged.privilegedBootMs)} |`,
+  `| stop, library, PRIVILEGED=no (privileged in the same rounds) | ${o.unprivileged.stopMs.toFixed(1)} ms (${o.unprivileged.privilegedStopMs.toFixed(1)} ms) | | unprivileged / privileged ${ratio(o.unprivileged.stopMs, o.unprivileged.privilegedStopMs)} |`,
   `| Node.js start-up alone (\`node -e 0\`) | ${o.nodeStartMs.toFixed(0)} ms | | |`,
   `| resident memory per subhost (monitor + pid 1) | ${o.rssKb.total} KB (${o.rssKb.monitor} + ${o.rssKb.pid1}) | ${st?.rssKb ? `${st.rssKb} KB (script, unshare, reaper)` : 'about 4200 KB'} | ${ratio(o.rssKb.total, st?.rssKb ?? 4200)} |`,
   `| dummy_service (stands in for a service) | ${o.rssKb.dummyService} KB | | |`,

@@ -12,6 +12,8 @@ export const ERROR_CODES = {
   CONFIG_BASE_MISSING: 'BASE is not set',
   CONFIG_BAD_NAME: 'NAME is not a valid subhost name',
   CONFIG_BAD_PATH: 'a path variable does not name what it must',
+  UNPRIV_UNSUPPORTED: 'the config asks for something an unprivileged subhost (PRIVILEGED=no) cannot do',
+  IDMAP_EXHAUSTED: 'every id range of the pool for unprivileged subhosts is taken',
   CONFIG_NOT_SAME_FS: 'WORK is not on the same filesystem as UPPER',
   CONFIG_BAD_CABLE: 'a cable specifier is malformed',
   CONFIG_BAD_MAC: 'a MAC address is malformed',

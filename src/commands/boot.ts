@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { checkHookSafety, configDigest, readConfig, type ReadConfigOptions } from '../config/index.js';
 import type { SubhostConfig } from '../config/types.js';
@@ -10,6 +10,7 @@ import { buildBootPlan } from '../plan/build.js';
 import type { BootEventListener } from '../plan/events.js';
 import { executePlan } from '../plan/execute.js';
 import type { BootPlan } from '../plan/types.js';
+import { releaseIdRange, reserveIdRange, type IdRange } from '../subhost/idmap.js';
 import { openLogFile, openSubhostLog } from '../subhost/log.js';
 import { findNative } from '../subhost/native.js';
 import { processId } from '../subhost/process.js';
@@ -47,12 +48,29 @@ export interface BootResult {
 
 /** The plan a boot would run, with everything resolved that can be without changing the host. */
 export async function planBoot(config: SubhostConfig,
-  options: { stateDir?: string; reaperPath: string; runInit?: boolean; bangMounts?: string[]; pidFile?: string }): Promise<BootPlan> {
+  options: { stateDir?: string; reaperPath: string; runInit?: boolean; bangMounts?: string[]; pidFile?: string; idmap?: IdRange }): Promise<BootPlan> {
+  if (!config.privileged) refuseDeviceShares(config);
   const initScript = config.init && options.runInit ? await runInitCommand(config) : undefined;
   return buildBootPlan(config, {
     stateDir: options.stateDir, reaperPath: options.reaperPath, cgroupRoot: findCgroup2Root(), cgroupLayout: readCgroupLayout(), initScript,
-    bangMounts: options.bangMounts, pidFile: options.pidFile,
+    bangMounts: options.bangMounts, pidFile: options.pidFile, idmap: options.idmap,
   });
+}
+
+/**
+ * A host device node shared into an unprivileged subhost would be reachable by a root
+ * that is not the host's: refused up front (--check says so too).
+ */
+function refuseDeviceShares(config: SubhostConfig): void {
+  for (const share of config.shares) {
+    let st;
+    try { st = statSync(share.hostPath); } catch { continue; }
+    if (st.isCharacterDevice() || st.isBlockDevice()) {
+      throw new OverlayBootError('UNPRIV_UNSUPPORTED', `SHARE ${share.hostPath} is a device node, which PRIVILEGED=no does not hand to a subhost`, {
+        file: config.file, line: share.line, variable: 'SHARE', found: share.hostPath, expected: 'a directory or regular file',
+      });
+    }
+  }
 }
 
 /** Unmount what `!` commands mounted, deepest first, when the boot goes no further. */
@@ -78,13 +96,18 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
     throw e;
   }
   let plan: BootPlan;
+  // PRIVILEGED=no: a range of host ids of its own, reserved until the subhost ends (the plan's undo).
+  let idmap: IdRange | undefined;
+  const giveBack = () => { if (idmap) releaseIdRange(idmap, config.name, stateDir); };
   try {
     if (options.checkOwnership !== false) await checkHookSafety(config);
     await recoverStaleRecord(config.name, stateDir, native.launcher, 'ignore');
     checkHostForBoot(config, stateDir);
     const pidFile = options.pidFile ? path.resolve(options.pidFile) : undefined;
-    plan = await planBoot(config, { stateDir, reaperPath: native.reaper, runInit: true, bangMounts, pidFile });
+    if (!config.privileged) idmap = reserveIdRange(config.name, stateDir);
+    plan = await planBoot(config, { stateDir, reaperPath: native.reaper, runInit: true, bangMounts, pidFile, idmap });
   } catch (e) {
+    giveBack();
     await unmountBangMounts(native.launcher, bangMounts);
     throw e;
   }
@@ -94,6 +117,7 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
   try {
     ({ logFd, log } = openLog(config));
   } catch (e) {
+    giveBack();
     await unmountBangMounts(native.launcher, bangMounts);
     throw e;
   }
@@ -103,7 +127,7 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
     phase: 'booting', startedAt: new Date().toISOString(),
     cables: config.cables.map((c) => ({ hostIf: c.hostIf, subhostIf: c.subhostIf, bridge: c.bridge,
       mac: c.kind === 'veth' ? c.mac : undefined, vlan: c.kind === 'vlan' ? c.vlan : undefined })),
-    services: config.start, teardown: [],
+    services: config.start, teardown: [], ...(idmap ? { idmap } : {}),
   };
   log.info({ config: config.file }, `Booting ${config.name}`);
   try {
@@ -134,6 +158,7 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
       stepTimes: result.stepTimes, plan: result.plan, ended: result.exited,
     };
   } catch (e) {
+    giveBack();
     log.error({ err: e instanceof OverlayBootError ? e.toJSON() : String(e) }, `Boot of ${config.name} failed`);
     throw e;
   } finally {

@@ -3,6 +3,7 @@ import type { SubhostConfig } from '../config/types.js';
 import { isOverlayBootError } from '../errors.js';
 import type { BootPlan } from '../plan/types.js';
 import { findNative } from '../subhost/native.js';
+import { previewIdRange } from '../subhost/idmap.js';
 import { DEFAULT_STATE_DIR } from '../subhost/state.js';
 import { planBoot } from './boot.js';
 
@@ -30,6 +31,8 @@ export async function checkConfig(configPath: string, options: CheckOptions = {}
   } catch (e) {
     if (!isOverlayBootError(e)) throw e;
   }
-  const plan = await planBoot(config, { stateDir: options.stateDir ?? DEFAULT_STATE_DIR, reaperPath, runInit: false });
+  const stateDir = options.stateDir ?? DEFAULT_STATE_DIR;
+  const idmap = config.privileged ? undefined : previewIdRange(stateDir);
+  const plan = await planBoot(config, { stateDir, reaperPath, runInit: false, idmap });
   return { config, plan };
 }

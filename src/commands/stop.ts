@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { linkExists, mountPoints, netnsExists } from '../host/links.js';
 import { hostUndo } from '../plan/execute.js';
 import type { NativeOp } from '../plan/types.js';
+import { previewIdRange } from '../subhost/idmap.js';
 import { runTeardown } from '../subhost/launch.js';
 import { findNative, signalPinned } from '../subhost/native.js';
 import { isAlive } from '../subhost/process.js';
@@ -73,8 +74,12 @@ export async function stop(configPath: string, options: StopOptions = {}): Promi
   const config = await readConfig(configPath, { ...options, action: 'overlay-stop' });
   // Without a state record, the boot plan of the config still tells what would be this
   // subhost's on the host (namespace, cable ends, cgroup): its host steps' undo cleans them.
-  const plan = await planBoot(config, { stateDir: options.stateDir ?? DEFAULT_STATE_DIR, reaperPath: findNative().reaper, runInit: false });
-  const leftovers = hostUndo(plan);
+  const stateDir = options.stateDir ?? DEFAULT_STATE_DIR;
+  // PRIVILEGED=no: the range of the record; without one, no range is this subhost's to give back
+  // (a range left by a boot that died is taken over by the next reservation).
+  const idmap = config.privileged ? undefined : readStateRecord(statePath(config.name, stateDir))?.idmap ?? previewIdRange(stateDir);
+  const plan = await planBoot(config, { stateDir, reaperPath: findNative().reaper, runInit: false, idmap });
+  const leftovers = hostUndo(plan).filter((o) => !(o.op === 'unlink' && o.args[0].startsWith(path.join(stateDir, 'idmap') + path.sep)));
   return stopByName(config.name, { ...options, leftovers, timeoutSeconds: options.timeoutSeconds ?? config.stopTimeout });
 }
 

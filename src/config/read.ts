@@ -8,7 +8,7 @@ import { evaluateBang, isBangValue, DEFAULT_BANG_TIMEOUT_MS } from './bang.js';
 import { watchBangMounts, type MountWatch } from './bang-mounts.js';
 import { parseCables } from './cables.js';
 import {
-  checkName, parseCpuMax, parseMemoryMax, parsePidsMax, parseRamSize, parseRun, parseStart, parseStopTimeout,
+  checkName, parseCpuMax, parseMemoryMax, parsePidsMax, parseRamSize, parsePrivileged, parseRun, parseStart, parseStopTimeout,
   DEFAULT_RAM_SIZE, DEFAULT_START, DEFAULT_STOP_TIMEOUT,
 } from './values.js';
 import { resolveLayers, resolveRootLayout, type PathValue } from './root.js';
@@ -100,6 +100,7 @@ class ConfigReader {
     const stopTimeout = this.values.has('STOP_TIMEOUT')
       ? (this.check('STOP_TIMEOUT', (v, w) => parseStopTimeout(v, w)) ?? DEFAULT_STOP_TIMEOUT)
       : DEFAULT_STOP_TIMEOUT;
+    const privileged = this.check('PRIVILEGED', (v, w) => parsePrivileged(v, w)) ?? true;
     const limits = {
       memoryMax: this.check('MEMORY_MAX', (v, w) => parseMemoryMax(v, w)),
       cpuMax: this.check('CPU_MAX', (v, w) => parseCpuMax(v, w)),
@@ -120,6 +121,7 @@ class ConfigReader {
       shares: rooted.shares,
       run,
       stopTimeout,
+      privileged,
       origins: this.origins,
       warnings: this.warnings,
     };
@@ -146,7 +148,7 @@ class ConfigReader {
     this.values.set('WORK', 'work');
     this.values.set('LOWER', '/');
     this.values.set('START', DEFAULT_START.join(' '));
-    for (const variable of ['NAME', 'BASE', 'CABLES', 'LIVE', 'UPPER', 'WORK', 'LOWER', 'START', 'RAM_SIZE', 'LOG', 'PREMOUNT', 'POSTMOUNT', 'INIT', 'STOP_TIMEOUT', 'MEMORY_MAX', 'CPU_MAX', 'PIDS_MAX', 'LAYERS'] as const) {
+    for (const variable of ['NAME', 'BASE', 'CABLES', 'LIVE', 'UPPER', 'WORK', 'LOWER', 'START', 'RAM_SIZE', 'LOG', 'PREMOUNT', 'POSTMOUNT', 'INIT', 'STOP_TIMEOUT', 'MEMORY_MAX', 'CPU_MAX', 'PIDS_MAX', 'LAYERS', 'PRIVILEGED'] as const) {
       await this.evaluate(variable);
       if (variable === 'BASE') await this.resolveBase();
     }

@@ -17,7 +17,7 @@ export interface Assignment {
 export const KNOWN_VARIABLES = [
   'NAME', 'BASE', 'CABLES', 'LIVE', 'UPPER', 'WORK', 'LOWER', 'START', 'RAM_SIZE',
   'LOG', 'PREMOUNT', 'POSTMOUNT', 'INIT', 'SHARE', 'RUN', 'STOP_TIMEOUT',
-  'MEMORY_MAX', 'CPU_MAX', 'PIDS_MAX', 'LAYERS',
+  'MEMORY_MAX', 'CPU_MAX', 'PIDS_MAX', 'LAYERS', 'PRIVILEGED',
 ] as const;
 export type KnownVariable = (typeof KNOWN_VARIABLES)[number];
 
@@ -109,6 +109,8 @@ export interface SubhostConfig {
   cpuMax?: number;
   /** PIDS_MAX; undefined when unlimited. */
   pidsMax?: number;
+  /** PRIVILEGED (default yes); false: the subhost runs in a user namespace of its own (issue 16). */
+  privileged: boolean;
   /** Where each variable's value came from. */
   origins: Partial<Record<KnownVariable, Origin>>;
   warnings: Warning[];

@@ -68,6 +68,12 @@ export function parseStopTimeout(value: string, where: Where): number {
   return seconds;
 }
 
+/** PRIVILEGED: yes (the default: root inside is root on the host) or no (a user namespace). */
+export function parsePrivileged(value: string, where: Where): boolean {
+  if (value === 'yes' || value === 'no') return value === 'yes';
+  throw configError('CONFIG_BAD_VALUE', `PRIVILEGED is "${value}"; it is yes or no`, where, { expected: 'yes or no', found: value });
+}
+
 /** RUN: a command line for a supervised foreground service; an empty one would spin. */
 export function parseRun(value: string, where: Where): string {
   if (value === '') {

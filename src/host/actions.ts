@@ -4,6 +4,7 @@ import { runCommand } from './run.js';
 import { OverlayBootError } from '../errors.js';
 import type { HostAction } from '../plan/types.js';
 import type { ProcessId } from '../subhost/process.js';
+import { findNative } from '../subhost/native.js';
 import { writeFastStopEntry } from '../subhost/state.js';
 
 export interface HostActionContext {
@@ -54,6 +55,12 @@ export async function runHostAction(action: HostAction, ctx: HostActionContext):
     case 'cgroup-set':
       writeFileSync(action.path, action.value);
       return {};
+    case 'userns': {
+      const launcher = findNative().launcher;
+      const r = await runCommand(launcher, ['userns', action.name, action.file, String(action.base), String(action.count)], { timeoutMs: ctx.timeoutMs });
+      if (r.code !== 0) throw new Error(`ovb-launch userns: ${firstLine(r.stderr).replace(/^fail \S+ \d+ /, '') || `exit ${r.code}`}`);
+      return {};
+    }
     case 'upper-setup':
       return { upper: await runUpperSetup(action.program, ctx) };
     case 'pidfile':

@@ -562,7 +562,11 @@ void op_pivot(struct op *o)
 	if (a.st_dev == b.st_dev && a.st_ino != b.st_ino && mount(dir, dir, NULL, MS_BIND | MS_REC, NULL) < 0)
 		fail(errno, "pivot: bind", dir, " on itself");
 	if (chdir(dir) < 0) fail(errno, "pivot: chdir", dir, NULL);
-	if (syscall(SYS_pivot_root, ".", ".") < 0) fail(errno, "pivot_root", dir, NULL);
+	/* in a user namespace the root is a locked mount (PROTOCOL.md): pivot to a bind of it */
+	if (syscall(SYS_pivot_root, ".", ".") < 0 &&
+	    (errno != EINVAL || mount(dir, dir, NULL, MS_BIND | MS_REC, NULL) < 0 || chdir(dir) < 0 ||
+	     syscall(SYS_pivot_root, ".", ".") < 0))
+		fail(errno, "pivot_root", dir, NULL);
 	if (umount2(".", MNT_DETACH) < 0) fail(errno, "pivot: detach the old root", NULL, NULL);
 	if (chdir("/") < 0) fail(errno, "pivot: chdir", "/", NULL);
 	/* from here on every path is the subhost's own */

@@ -50,12 +50,14 @@ int main(int argc, char **argv)
 	if (argc == 5 && !strcmp(argv[1], "unshare")) return share_main(argc, argv);
 	if (argc == 5 && !strcmp(argv[1], "kill")) return kill_main(argv);
 	if (argc >= 4 && !strcmp(argv[1], "enter")) return enter_main(argc, argv);
+	if (argc == 6 && !strcmp(argv[1], "userns")) return userns_main(argv);
 	if (argc == 2 && !strcmp(argv[1], "boot")) return boot_main();
 	if (argc == 2 && !strcmp(argv[1], "teardown")) return teardown_main();
 	if (argc == 2 && !strcmp(argv[1], "peercred")) return peercred_main();
 	static const char u[] =
 		"usage: ovb-launch boot|teardown|share PID START SRC DST|unshare PID START DST|enter PID START -- "
-		"CMD...|kill PID START SIG|stop [-q] [--timeout S] CONF  (see src/native/PROTOCOL.md)\n";
+		"CMD...|kill PID START SIG|userns NAME FILE BASE COUNT|stop [-q] [--timeout S] CONF  (see "
+		"src/native/PROTOCOL.md)\n";
 	write_all(2, u, sizeof(u) - 1);
 	return 2;
 }

@@ -4,6 +4,7 @@
 #include "sys.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -125,9 +126,16 @@ int enter_main(int argc, char **argv)
 	int pfd = pin_arg(argv[2], argv[3]);
 	int ns = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWCGROUP |
 		 CLONE_NEWTIME;
+	/* an unprivileged subhost: its user namespace first (one setns does it), then be its root */
+	int userns = in_other_userns(atoi(argv[2]));
+	if (userns) ns |= CLONE_NEWUSER;
 	if (setns(pfd, ns) < 0 && (errno != EINVAL || setns(pfd, ns & ~CLONE_NEWTIME) < 0))
 		fail(errno, "setns", argv[2], NULL);
 	close(pfd);
+	if (userns && (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+		fail(errno, "enter: become root of the user namespace of", argv[2], NULL);
+	/* what pid 1 of an unprivileged subhost runs under (confine.c), for what we run in it too */
+	if (userns && confine_self() < 0) fail(errno, "enter: confine", NULL, NULL);
 	if (chdir("/") < 0) fail(errno, "chdir", "/", NULL);
 	/* the terminal's ^C and ^\ are for CMD; we only wait for it */
 	signal(SIGINT, SIG_IGN);

@@ -6,6 +6,8 @@ import type { CgroupLayout } from '../host/cgroup.js';
 import { limitSteps } from '../host/limits.js';
 import { devOps, devptsOps, nativeOp as op, runOps, sysfsOps } from '../rootfs/devices.js';
 import { builtinInitScript, stopCommands } from '../subhost/init-script.js';
+import type { IdRange } from '../subhost/idmap.js';
+import { slotFile } from '../subhost/idmap.js';
 import { mapOpArgs } from './program.js';
 import type { BootPlan, NativeOp, PlanStep } from './types.js';
 
@@ -31,6 +33,8 @@ export interface BuildPlanOptions {
   bangMounts?: string[];
   /** Milliseconds a PREMOUNT/POSTMOUNT hook may run. Default 60000. */
   hookTimeoutMs?: number;
+  /** PRIVILEGED=no: the host ids of the subhost's user namespace (reserved by boot; a preview for --check). */
+  idmap?: IdRange;
 }
 
 /**
@@ -48,6 +52,9 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
   const origin = (v: keyof SubhostConfig['origins']) => ({ variable: v, line: config.origins[v]?.line });
 
   checkOverlayPaths(config, upper);
+  const ids = userNamespace(config, options.idmap);
+  const usernsFile = path.join(stateDir, `${name}.userns`);
+  const root = ids?.base ?? 0;
 
   const env: Record<string, string> = {
     CONFIG: config.file,
@@ -82,11 +89,22 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
     });
   }
 
-  step({
-    id: 'netns', title: `create network namespace ${name}`, place: 'host', ...origin('NAME'),
-    host: [{ kind: 'ip', commands: [`netns add ${name}`] }],
-    undo: [op('del-netns', name)], undoTitle: `delete network namespace ${name}`,
-  });
+  if (ids) {
+    // The network namespace belongs to the user namespace, so the subhost's root configures its interfaces.
+    step({
+      id: 'netns', title: `create user namespace ${usernsFile} (ids 0..${ids.count - 1} are ${ids.base}.. on the host) and its network namespace ${name}`,
+      place: 'host', ...origin('PRIVILEGED'),
+      host: [{ kind: 'userns', name, file: usernsFile, base: ids.base, count: ids.count }],
+      undo: [op('del-netns', name), op('umount', usernsFile), op('unlink', usernsFile), op('unlink', slotFile(stateDir, ids.slot))],
+      undoTitle: `delete network namespace ${name} and user namespace ${usernsFile}; give back id range ${ids.slot}`,
+    });
+  } else {
+    step({
+      id: 'netns', title: `create network namespace ${name}`, place: 'host', ...origin('NAME'),
+      host: [{ kind: 'ip', commands: [`netns add ${name}`] }],
+      undo: [op('del-netns', name)], undoTitle: `delete network namespace ${name}`,
+    });
+  }
 
   config.cables.forEach((cable, i) => {
     step({
@@ -127,14 +145,27 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
       // the monitor removes the file again, inside that root, when the boot does not succeed.
       step({
         id: 'premount', title: `built-in premount: write ${file} unless it exists`, place: 'mount-namespace',
-        native: [op('root', upper), op('write-if-missing', file, '0644', defaultInterfaces(config))],
+        native: [op('root', upper), op('write-if-missing', file, '0644', defaultInterfaces(config)),
+          ...(ids ? ['etc', 'etc/network', 'etc/network/interfaces'].map((p) => op('chown-root', path.join(upper, p), root, root)) : [])],
         undoTitle: `remove ${file} if this boot wrote it, only when the boot fails`,
       });
     }
   }
 
   // From here on every path below LIVE is resolved inside it (`root`): the subhost may have left links there.
-  if (config.rootVariant === 'overlay') {
+  if (config.rootVariant === 'overlay' && ids) {
+    // Unprivileged: LOWER idmapped onto LIVE, and the overlay on top of it takes it as its lower layer.
+    const data = `lowerdir=${live},upperdir=${upper},workdir=${config.work}`;
+    step({
+      id: 'mount-root',
+      title: `mount ${config.lower} idmapped (host uid 0 is ${root}) on ${live}, then overlay on ${live} (${data}); UPPER's top owned by ${root}`,
+      place: 'mount-namespace', ...origin('LIVE'),
+      native: [
+        op('chown-root', upper, root, root), op('idmap-lower', config.lower, live, usernsFile),
+        op('mount', 'overlay', live, 'overlay', '', data), op('root', live),
+      ],
+    });
+  } else if (config.rootVariant === 'overlay') {
     // One lower layer an argument (fsconfig "lowerdir+"): no 4 KB option string limits LAYERS.
     const layers = config.layers;
     const lowers = layers.map((l) => `lowerdir+=${l}`).join(', ');
@@ -167,12 +198,12 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
     });
   } else {
     step({ id: 'dev', title: `tmpfs on ${live}/dev (50M) with console, null, zero, ptmx, tty, random, urandom, fd links, shm, pts`,
-      place: 'mount-namespace', native: devOps(live) });
-    step({ id: 'devpts', title: `devpts (new instance) on ${live}/dev/pts`, place: 'mount-namespace', native: devptsOps(live) });
-    step({ id: 'sysfs', title: `sysfs on ${live}/sys`, place: 'mount-namespace', native: sysfsOps(live) });
+      place: 'mount-namespace', native: devOps(live, root) });
+    step({ id: 'devpts', title: `devpts (new instance) on ${live}/dev/pts`, place: 'mount-namespace', native: devptsOps(live, root) });
+    step({ id: 'sysfs', title: `sysfs on ${live}/sys${ids ? ' (read-only)' : ''}`, place: 'mount-namespace', native: sysfsOps(live, !!ids) });
     if (config.ramSize) {
       step({ id: 'run', title: `tmpfs of ${config.ramSize} on ${live}/run, with run/lock`, place: 'mount-namespace',
-        ...origin('RAM_SIZE'), native: runOps(live, config.ramSize) });
+        ...origin('RAM_SIZE'), native: runOps(live, config.ramSize, root) });
     }
     step({ id: 'adjtime', title: `bind /etc/adjtime on ${live}/etc/adjtime when both exist`, place: 'mount-namespace',
       native: [op('bind-optional', '/etc/adjtime', path.join(live, 'etc/adjtime'))] });
@@ -188,17 +219,33 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
     });
   });
 
+  const procFlags = 'nosuid,nodev,noexec';
   step({
-    id: 'pid1', title: `new pid, ipc, uts and time namespaces; hostname ${name}; pivot_root into ${live}; mount /proc`,
+    id: 'pid1',
+    title: ids
+      ? `join user namespace ${usernsFile} as its root, with a mount namespace of its own; new pid, ipc, uts and time namespaces; hostname ${name}; mount /proc; pivot_root into ${live}; mask /proc as runc does`
+      : `new pid, ipc, uts and time namespaces; hostname ${name}; pivot_root into ${live}; mount /proc`,
     place: 'subhost',
-    native: [
-      op('open-exec', options.reaperPath),
-      op('fork-pid1'),
-      op('hostname', name),
-      op('pivot', live),
-      op('mkdir', '/proc', '0555'),
-      op('mount', 'proc', '/proc', 'proc', 'nosuid,nodev,noexec', ''),
-    ],
+    native: ids
+      ? [
+        op('open-exec', options.reaperPath),
+        op('userns', usernsFile),
+        op('fork-pid1'),
+        op('hostname', name),
+        // Before pivot_root: in a user namespace, proc may only be mounted while the host's is visible.
+        op('mkdir', path.join(live, 'proc'), '0555'),
+        op('mount', 'proc', path.join(live, 'proc'), 'proc', procFlags, ''),
+        op('pivot', live),
+        op('mask-proc'),
+      ]
+      : [
+        op('open-exec', options.reaperPath),
+        op('fork-pid1'),
+        op('hostname', name),
+        op('pivot', live),
+        op('mkdir', '/proc', '0555'),
+        op('mount', 'proc', '/proc', 'proc', procFlags, ''),
+      ],
     undoTitle: 'the subhost ends when its pid 1 does',
   });
 
@@ -216,6 +263,8 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
       op('setenv', 'OVB_RUN', config.run.join('\n')),
       op('setenv', 'OVB_STOP_TIMEOUT', String(config.stopTimeout)),
       op('setenv', 'OVB_DUMMY', config.init ? '0' : '1'),
+      // Unprivileged: the bounding set and the seccomp filter (src/native/confine.c), last before the reaper.
+      ...(ids ? [op('confine')] : []),
       op('exec', 'reaper', name),
     ],
   });
@@ -248,10 +297,32 @@ export function defaultInterfaces(config: SubhostConfig): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * The id range of an unprivileged subhost, or undefined for a privileged one. Only the
+ * overlay root can be idmapped (a premounted or bound root would show the host's ids).
+ */
+function userNamespace(config: SubhostConfig, idmap: IdRange | undefined): IdRange | undefined {
+  if (config.privileged) return undefined;
+  if (config.rootVariant !== 'overlay') {
+    throw new OverlayBootError('UNPRIV_UNSUPPORTED', `PRIVILEGED=no needs an overlay root; this config has a ${config.rootVariant} root (LIVE, UPPER and LOWER must differ)`, {
+      file: config.file, line: config.origins.PRIVILEGED?.line, variable: 'PRIVILEGED', expected: 'LIVE, UPPER and LOWER distinct', found: config.rootVariant,
+    });
+  }
+  if (config.layers.length) {
+    // Each layer would need an idmapped mount of its own, as LOWER has; not built yet.
+    throw new OverlayBootError('UNPRIV_UNSUPPORTED', 'PRIVILEGED=no does not support LAYERS yet', {
+      file: config.file, line: config.origins.LAYERS?.line, variable: 'LAYERS', expected: 'no LAYERS with PRIVILEGED=no', found: config.layers.join(' '),
+    });
+  }
+  if (!idmap) throw new OverlayBootError('INTERNAL', 'an unprivileged plan needs its id range', { variable: 'PRIVILEGED' });
+  return idmap;
+}
+
 /** overlayfs splits its options on ',' and ':'; such paths cannot be given to it. */
 function checkOverlayPaths(config: SubhostConfig, upper: string): void {
   if (config.rootVariant !== 'overlay') return;
-  const paths = { LOWER: config.lower, UPPER: upper, WORK: config.work } as const;
+  // Unprivileged, LIVE is the lower layer too (LOWER idmapped onto it).
+  const paths = { LOWER: config.lower, UPPER: upper, WORK: config.work, ...(config.privileged ? {} : { LIVE: config.live }) } as const;
   for (const [variable, p] of Object.entries(paths)) {
     if (p !== UPPER_PLACEHOLDER && /[,:\\]/.test(p)) {
       throw new OverlayBootError('CONFIG_BAD_PATH', `${p} contains ',', ':' or '\\', which overlayfs options cannot carry`, {

@@ -11,6 +11,7 @@ function describeHost(a: HostAction): string {
     case 'pidfile': return `write the monitor's pid to ${a.path}`;
     case 'fast-stop': return `write ${a.path}: real path of ${a.config}, ${a.name}, pid 1 and monitor (pid, start time), STOP_TIMEOUT ${a.stopTimeout}`;
     case 'cgroup-set': return `echo ${a.value} > ${a.path}`;
+    case 'userns': return `user namespace (ids 0..${a.count - 1} are ${a.base}..${a.base + a.count - 1} on the host) kept on ${a.file}, owning network namespace ${a.name}`;
   }
 }
 
@@ -38,7 +39,7 @@ function describeOp(o: NativeOp): string {
 export function formatPlan(config: SubhostConfig, plan: BootPlan): string {
   const out: string[] = [];
   out.push(`subhost ${plan.name}  (config ${plan.configFile})`);
-  out.push(`root: ${config.rootVariant}   log: ${plan.log}`);
+  out.push(`root: ${config.rootVariant}${config.privileged ? '' : '   PRIVILEGED=no (a user namespace of its own)'}   log: ${plan.log}`);
   for (const w of config.warnings) out.push(`warning: ${w.line ? `line ${w.line}: ` : ''}${w.variable ? `${w.variable}: ` : ''}${w.message}`);
   out.push('');
   plan.steps.forEach((s, i) => {

@@ -25,9 +25,14 @@ export const NATIVE_OPS = {
   netns: { fixed: 1, variadic: false, in: 'boot' },
   'link-up': { fixed: 1, variadic: false, in: 'boot' },
   'open-exec': { fixed: 1, variadic: false, in: 'boot' },
+  'idmap-lower': { fixed: 3, variadic: false, in: 'boot' },
+  'chown-root': { fixed: 3, variadic: false, in: 'boot' },
+  userns: { fixed: 1, variadic: false, in: 'boot' },
   'fork-pid1': { fixed: 0, variadic: false, in: 'boot' },
   hostname: { fixed: 1, variadic: false, in: 'boot' },
   pivot: { fixed: 1, variadic: false, in: 'boot' },
+  'mask-proc': { fixed: 0, variadic: false, in: 'boot' },
+  confine: { fixed: 0, variadic: false, in: 'boot' },
   exec: { fixed: 0, variadic: true, in: 'boot' },
   fail: { fixed: 1, variadic: false, in: 'boot' },
   teardown: { fixed: 0, variadic: false, in: 'boot' },
@@ -62,9 +67,14 @@ export interface NativeOpArgs {
   netns: [path: string];
   'link-up': [ifname: string];
   'open-exec': [path: string];
+  'idmap-lower': [src: string, dst: string, userns: string];
+  'chown-root': [path: string, uid: string, gid: string];
+  userns: [file: string];
   'fork-pid1': [];
   hostname: [name: string];
   pivot: [dir: string];
+  'mask-proc': [];
+  confine: [];
   exec: [argv0: string, ...argv: string[]];
   fail: [message: string];
   teardown: [];
@@ -108,6 +118,11 @@ export type HostAction =
    * the config's real path, NAME, pid 1, the monitor and STOP_TIMEOUT; runs once the subhost is up.
    */
   | { kind: 'fast-stop'; path: string; config: string; name: string; stopTimeout: number }
+  /**
+   * PRIVILEGED=no: `ovb-launch userns`: a user namespace mapping 0..count-1 to base.., kept
+   * on `file`, and the network namespace NAME owned by it (instead of `ip netns add`).
+   */
+  | { kind: 'userns'; name: string; file: string; base: number; count: number }
   /** Write a value to a cgroup file (a limit); it goes with its cgroup directory. */
   | { kind: 'cgroup-set'; path: string; value: string };
 

@@ -10,13 +10,13 @@ export const TTY_GID = 5;
  * The built-in /dev of a subhost (SPEC boot step 5): a small tmpfs with only the
  * nodes a service needs, so the subhost never sees the host's disks.
  */
-export function devOps(live: string): NativeOp[] {
+export function devOps(live: string, root = 0): NativeOp[] {
   const dev = path.join(live, 'dev');
   const node = (name: string, major: number, minor: number, mode: string, gid = 0) =>
-    op('mknod', path.join(dev, name), 'c', major, minor, mode, 0, gid);
+    op('mknod', path.join(dev, name), 'c', major, minor, mode, root, root + gid);
   return [
     op('mkdir', dev, '0755'),
-    op('mount', 'dev', dev, 'tmpfs', 'nosuid', 'size=50M,mode=755'),
+    op('mount', 'dev', dev, 'tmpfs', 'nosuid', `size=50M,mode=755${owner(root)}`),
     node('console', 5, 1, '0622', TTY_GID),
     node('null', 1, 3, '0666'),
     node('zero', 1, 5, '0666'),
@@ -34,22 +34,31 @@ export function devOps(live: string): NativeOp[] {
   ];
 }
 
-export function devptsOps(live: string): NativeOp[] {
+/**
+ * The owner options of a tmpfs for a subhost whose root is host uid `root` (0, or the
+ * base of an unprivileged subhost's id range: its root owns its /dev and /run).
+ */
+function owner(root: number): string {
+  return root ? `,uid=${root},gid=${root}` : '';
+}
+
+export function devptsOps(live: string, root = 0): NativeOp[] {
   // newinstance: the subhost's ptys are its own, not the host's.
   return [op('mount', 'devpts', path.join(live, 'dev/pts'), 'devpts', 'nosuid,noexec',
-    `newinstance,ptmxmode=0666,mode=0620,gid=${TTY_GID}`)];
+    `newinstance,ptmxmode=0666,mode=0620,gid=${root + TTY_GID}`)];
 }
 
-export function sysfsOps(live: string): NativeOp[] {
+/** /sys; read-only for an unprivileged subhost (`readOnly`), whose mounts it cannot change (locked). */
+export function sysfsOps(live: string, readOnly = false): NativeOp[] {
   const sys = path.join(live, 'sys');
-  return [op('mkdir', sys, '0555'), op('mount', 'sysfs', sys, 'sysfs', 'nosuid,nodev,noexec', '')];
+  return [op('mkdir', sys, '0555'), op('mount', 'sysfs', sys, 'sysfs', `nosuid,nodev,noexec${readOnly ? ',ro' : ''}`, '')];
 }
 
-export function runOps(live: string, size: string): NativeOp[] {
+export function runOps(live: string, size: string, root = 0): NativeOp[] {
   const run = path.join(live, 'run');
   return [
     op('mkdir', run, '0755'),
-    op('mount', 'tmpfs', run, 'tmpfs', 'nosuid,nodev', `size=${size},mode=755`),
+    op('mount', 'tmpfs', run, 'tmpfs', 'nosuid,nodev', `size=${size},mode=755${owner(root)}`),
     op('mkdir', path.join(run, 'lock'), '1777'),
   ];
 }

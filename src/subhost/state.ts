@@ -2,6 +2,7 @@ import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, re
 import path from 'node:path';
 import { OverlayBootError } from '../errors.js';
 import type { NativeOp } from '../plan/types.js';
+import type { IdRange } from './idmap.js';
 import { isAlive, type ProcessId } from './process.js';
 
 /** Where state records live; OVERLAY_BOOT_STATE_DIR moves them (tests, several independent sets). */
@@ -38,6 +39,8 @@ export interface StateRecord {
   services: string[];
   /** Teardown program (native ops) that undoes every host change of this subhost. */
   teardown: NativeOp[];
+  /** PRIVILEGED=no: the host ids its user namespace maps (0..count-1 inside). */
+  idmap?: IdRange;
 }
 
 export type Liveness = 'booting' | 'running' | 'stale';
