@@ -17,7 +17,7 @@ export interface Assignment {
 export const KNOWN_VARIABLES = [
   'NAME', 'BASE', 'CABLES', 'LIVE', 'UPPER', 'WORK', 'LOWER', 'START', 'RAM_SIZE',
   'LOG', 'PREMOUNT', 'POSTMOUNT', 'INIT', 'SHARE', 'RUN', 'STOP_TIMEOUT',
-  'MEMORY_MAX', 'CPU_MAX', 'PIDS_MAX', 'LAYERS',
+  'MEMORY_MAX', 'CPU_MAX', 'PIDS_MAX', 'LAYERS', 'LOG_MAX_SIZE', 'LOG_KEEP',
 ] as const;
 export type KnownVariable = (typeof KNOWN_VARIABLES)[number];
 
@@ -109,6 +109,10 @@ export interface SubhostConfig {
   cpuMax?: number;
   /** PIDS_MAX; undefined when unlimited. */
   pidsMax?: number;
+  /** LOG_MAX_SIZE in bytes: LOG is rotated before it would pass it; undefined: never rotated. */
+  logMaxSize?: number;
+  /** LOG_KEEP: how many rotated logs (LOG.1.gz ...) are kept; set when logMaxSize is. */
+  logKeep?: number;
   /** Where each variable's value came from. */
   origins: Partial<Record<KnownVariable, Origin>>;
   warnings: Warning[];
