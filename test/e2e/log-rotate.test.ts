@@ -2,7 +2,7 @@
 // service that writes many MB as fast as it can. Real boots, real gzip.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { boot } from '../../src/commands/boot.js';
 import { stopByName } from '../../src/commands/stop.js';
@@ -78,6 +78,25 @@ subhostTest(t, 'a fast writer: LOG stays under its size, at most LOG_KEEP gzip p
   const first = seen[0]!;
   t.same(seen, Array.from({ length: LINES - first + 1 }, (_, i) => first + i), 'the pieces together hold every line from the oldest kept one on, in order: none lost between them');
   t.ok(first > 1, 'the oldest lines went with the pieces beyond LOG_KEEP');
+});
+
+const moved = uniqueName('lm');
+subhostTest(t, 'a LOG replaced by a link while the subhost runs is not rotated through it', [moved], async (t) => {
+  const run = `while :; do if [ -e /go ]; then rm /go; seq -f 'm %.0f ${'y'.repeat(40)}' 1 200; fi; sleep 0.05; done`;
+  const sh = makeSubhost(t, moved, ['START=none', 'CABLES=', 'RAM_SIZE=none', 'LOG_MAX_SIZE=4K', 'LOG_KEEP=2', `RUN=${run}`]);
+  const log = path.join(sh.dir, 'log');
+  const r = await boot(sh.conf);
+  const victim = path.join(sh.dir, 'victim');
+  writeFileSync(victim, 'victim\n');
+  renameSync(log, `${log}.moved`);
+  symlinkSync(victim, log);
+  execFileSync('nsenter', ['-t', String(r.pid1), '-m', '-p', '-r', '-w', '/bin/sh', '-c', 'touch /go']);
+  const readMoved = () => readFileSync(`${log}.moved`, 'utf8');
+  t.ok(await waitFor(() => readMoved().includes('"m 200 '), 30000), 'the service wrote its lines');
+  t.match(readMoved(), /log rotation: LOG is no longer the file being written/, 'the monitor says why it stops rotating');
+  t.equal(readFileSync(victim, 'utf8'), 'victim\n', 'the file the link names is untouched');
+  t.same(rotated(log), [], 'nothing was rotated');
+  t.ok(lstatSync(log).isSymbolicLink(), 'the link is left as it is');
 });
 
 t.test('LOG_MAX_SIZE and LOG_KEEP values', async (t) => {
