@@ -8,8 +8,8 @@ import { evaluateBang, isBangValue, DEFAULT_BANG_TIMEOUT_MS } from './bang.js';
 import { watchBangMounts, type MountWatch } from './bang-mounts.js';
 import { parseCables } from './cables.js';
 import {
-  checkName, parseCpuMax, parseMemoryMax, parsePidsMax, parseRamSize, parsePrivileged, parseRun, parseStart, parseStopTimeout,
-  DEFAULT_RAM_SIZE, DEFAULT_START, DEFAULT_STOP_TIMEOUT,
+  checkName, parseCpuMax, parseLogKeep, parseLogMaxSize, parseMemoryMax, parsePidsMax, parseRamSize, parsePrivileged, parseRun, parseStart, parseStopTimeout,
+  DEFAULT_LOG_KEEP, DEFAULT_RAM_SIZE, DEFAULT_START, DEFAULT_STOP_TIMEOUT,
 } from './values.js';
 import { resolveLayers, resolveRootLayout, type PathValue } from './root.js';
 import { resolveShare } from './shares.js';
@@ -106,6 +106,11 @@ class ConfigReader {
       cpuMax: this.check('CPU_MAX', (v, w) => parseCpuMax(v, w)),
       pidsMax: this.check('PIDS_MAX', (v, w) => parsePidsMax(v, w)),
     };
+    const logMaxSize = this.check('LOG_MAX_SIZE', (v, w) => parseLogMaxSize(v, w));
+    const logKeep = this.check('LOG_KEEP', (v, w) => parseLogKeep(v, w));
+    if (logKeep !== undefined && logMaxSize === undefined && !this.values.has('LOG_MAX_SIZE')) {
+      this.warnings.push({ message: 'LOG_KEEP has no effect without LOG_MAX_SIZE: LOG is never rotated', line: this.first.get('LOG_KEEP')?.line, variable: 'LOG_KEEP' });
+    }
     const run = this.repeated('RUN').flatMap((a) => this.attempt(() => parseRun(a.value, this.where('RUN', a.line))) ?? []);
     const log = path.resolve(this.cwd, this.values.get('LOG') ?? `/tmp/overlay-${name}.log`);
     const rooted = await this.rootAndShares();
@@ -129,6 +134,10 @@ class ConfigReader {
     for (const [key, value] of Object.entries(limits) as [keyof typeof limits, number | undefined][]) {
       if (value !== undefined) config[key] = value;
     }
+    if (logMaxSize !== undefined) {
+      config.logMaxSize = logMaxSize;
+      config.logKeep = logKeep ?? DEFAULT_LOG_KEEP;
+    }
     for (const [variable, key] of [['PREMOUNT', 'premount'], ['POSTMOUNT', 'postmount'], ['INIT', 'init']] as const) {
       const value = this.values.get(variable);
       if (value !== undefined) config[key] = value;
@@ -148,7 +157,7 @@ class ConfigReader {
     this.values.set('WORK', 'work');
     this.values.set('LOWER', '/');
     this.values.set('START', DEFAULT_START.join(' '));
-    for (const variable of ['NAME', 'BASE', 'CABLES', 'LIVE', 'UPPER', 'WORK', 'LOWER', 'START', 'RAM_SIZE', 'LOG', 'PREMOUNT', 'POSTMOUNT', 'INIT', 'STOP_TIMEOUT', 'MEMORY_MAX', 'CPU_MAX', 'PIDS_MAX', 'LAYERS', 'PRIVILEGED'] as const) {
+    for (const variable of ['NAME', 'BASE', 'CABLES', 'LIVE', 'UPPER', 'WORK', 'LOWER', 'START', 'RAM_SIZE', 'LOG', 'PREMOUNT', 'POSTMOUNT', 'INIT', 'STOP_TIMEOUT', 'MEMORY_MAX', 'CPU_MAX', 'PIDS_MAX', 'LAYERS', 'PRIVILEGED', 'LOG_MAX_SIZE', 'LOG_KEEP'] as const) {
       await this.evaluate(variable);
       if (variable === 'BASE') await this.resolveBase();
     }

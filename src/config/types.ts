@@ -17,7 +17,7 @@ export interface Assignment {
 export const KNOWN_VARIABLES = [
   'NAME', 'BASE', 'CABLES', 'LIVE', 'UPPER', 'WORK', 'LOWER', 'START', 'RAM_SIZE',
   'LOG', 'PREMOUNT', 'POSTMOUNT', 'INIT', 'SHARE', 'RUN', 'STOP_TIMEOUT',
-  'MEMORY_MAX', 'CPU_MAX', 'PIDS_MAX', 'LAYERS', 'PRIVILEGED',
+  'MEMORY_MAX', 'CPU_MAX', 'PIDS_MAX', 'LAYERS', 'PRIVILEGED', 'LOG_MAX_SIZE', 'LOG_KEEP',
 ] as const;
 export type KnownVariable = (typeof KNOWN_VARIABLES)[number];
 
@@ -111,6 +111,10 @@ export interface SubhostConfig {
   pidsMax?: number;
   /** PRIVILEGED (default yes); false: the subhost runs in a user namespace of its own (issue 16). */
   privileged: boolean;
+  /** LOG_MAX_SIZE in bytes: LOG is rotated before it would pass it; undefined: never rotated. */
+  logMaxSize?: number;
+  /** LOG_KEEP: how many rotated logs (LOG.1.gz ...) are kept; set when logMaxSize is. */
+  logKeep?: number;
   /** Where each variable's value came from. */
   origins: Partial<Record<KnownVariable, Origin>>;
   warnings: Warning[];

@@ -92,19 +92,57 @@ function unlimited(value: string): boolean {
   return value === 'max';
 }
 
-/** MEMORY_MAX: `max`, or bytes with an optional K, M, G or T suffix (powers of 1024). */
-export function parseMemoryMax(value: string, where: Where): number | undefined {
-  if (unlimited(value)) return undefined;
+/** Bytes of a size such as `500K`, `256M` or `2G` (K, M, G, T: powers of 1024); NaN when it is none. */
+function sizeBytes(value: string): number {
   const m = /^([0-9]{1,15})([kKmMgGtT]?)$/.exec(value);
   const power = m ? ' kmgt'.indexOf(m[2]!.toLowerCase() || ' ') : 0;
   const bytes = m ? Number(m[1]) * 1024 ** power : NaN;
-  if (!(Number.isSafeInteger(bytes) && bytes > 0)) {
+  return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : NaN;
+}
+
+/** MEMORY_MAX: `max`, or bytes with an optional K, M, G or T suffix (powers of 1024). */
+export function parseMemoryMax(value: string, where: Where): number | undefined {
+  if (unlimited(value)) return undefined;
+  const bytes = sizeBytes(value);
+  if (Number.isNaN(bytes)) {
     throw configError('CONFIG_BAD_VALUE', `MEMORY_MAX "${value}" is not a size such as 256M or 2G, nor "max"`, where, {
       expected: 'max, or a positive number with an optional K, M, G or T suffix',
       found: value,
     });
   }
   return bytes;
+}
+
+/** Smallest LOG_MAX_SIZE: a few log lines; below it every line would start a new file. */
+export const MIN_LOG_MAX_SIZE = 1024;
+/** Default LOG_KEEP when LOG_MAX_SIZE is set. */
+export const DEFAULT_LOG_KEEP = 10;
+/** Most rotated logs LOG_KEEP may keep. */
+export const MAX_LOG_KEEP = 1000;
+
+/** LOG_MAX_SIZE: the size (as MEMORY_MAX's, at least 1K) past which LOG is rotated; `none`: never. */
+export function parseLogMaxSize(value: string, where: Where): number | undefined {
+  if (value === 'none') return undefined;
+  const bytes = sizeBytes(value);
+  if (!(bytes >= MIN_LOG_MAX_SIZE)) {
+    throw configError('CONFIG_BAD_VALUE', `LOG_MAX_SIZE "${value}" is not a size of at least 1K such as 500K or 10M, nor "none"`, where, {
+      expected: `none, or ${MIN_LOG_MAX_SIZE} or more bytes with an optional K, M, G or T suffix`,
+      found: value,
+    });
+  }
+  return bytes;
+}
+
+/** LOG_KEEP: how many rotated, compressed logs to keep, 1 to 1000. */
+export function parseLogKeep(value: string, where: Where): number {
+  const n = /^[0-9]{1,4}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= MAX_LOG_KEEP)) {
+    throw configError('CONFIG_BAD_VALUE', `LOG_KEEP "${value}" is not a whole number from 1 to ${MAX_LOG_KEEP}`, where, {
+      expected: `1..${MAX_LOG_KEEP}`,
+      found: value,
+    });
+  }
+  return n;
 }
 
 /** CPU_MAX: `max`, or a whole percent of one CPU (`50`, `50%`; `200` is two CPUs). */

@@ -64,6 +64,7 @@ void json_log(int level, const char *source, const char *msg, size_t n)
 	b_str(&b, "\",\"msg\":\"");
 	b_json(&b, msg, n);
 	b_str(&b, "\"}\n");
+	log_rotate_check(b.len);
 	write_all(1, b.p, b.len);
 }
 

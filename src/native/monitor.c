@@ -112,6 +112,7 @@ void reap_all(void)
 	int st;
 	pid_t r;
 	while ((r = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (log_rotate_reaped(r, st)) continue;
 		if (r != mon.c_pid && r != mon.p_pid && r != tds.run_pid)
 			drain_status(); /* P may be reaped before its pid1 line was read */
 		if (r == mon.c_pid) {
@@ -223,6 +224,7 @@ int boot_main(void)
 			set_name(boot.ops[i].a[0]);
 			break;
 		}
+	if (!err.len) log_rotate_setup(&boot);
 	if (err.len) {
 		strcpy(mon.m_step, "decode");
 		m_fail(EINVAL, err.p);
@@ -366,6 +368,7 @@ int boot_main(void)
 	}
 	if (!(mon.ready_ok && (mon.committed || mon.detached))) remove_created(&boot);
 	int ok = run_teardown(&td);
+	log_rotate_finish();
 	status_write(ok ? "torn ok\n" : "torn fail\n", ok ? 8 : 10);
 	if (mon.str >= 0) close(mon.str);
 	if (lg.status_fd >= 0) close(lg.status_fd);

@@ -49,6 +49,7 @@ void op_mkdir(struct op *o);
 void op_mknod(struct op *o);
 void op_mount(struct op *o);
 void op_mount_overlay(struct op *o);
+void op_log_rotate(struct op *o);
 void op_name(struct op *o);
 void op_netns(struct op *o);
 void op_open_exec(struct op *o);
@@ -103,6 +104,13 @@ struct logstate {
 	int status_fd; /* fd 3 towards the library, -1 once closed */
 };
 extern struct logstate lg;
+
+/* logrotate.c: M rotates LOG (op log-rotate) */
+struct prog;
+void log_rotate_setup(const struct prog *boot);
+void log_rotate_check(size_t n);
+int log_rotate_reaped(pid_t pid, int status);
+void log_rotate_finish(void);
 
 /* bootops.c: C and P */
 struct bootstate {

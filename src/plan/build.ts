@@ -133,6 +133,15 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
     undoTitle: 'the kernel drops every mount below with the namespace',
   });
 
+  if (config.logMaxSize !== undefined) {
+    const keep = config.logKeep ?? 10;
+    step({
+      id: 'log-rotate', place: 'mount-namespace', ...origin('LOG_MAX_SIZE'),
+      title: `rotate ${config.log} before it passes ${config.logMaxSize} bytes; keep ${keep} older logs gzip-compressed (${config.log}.1.gz ...)`,
+      native: [op('log-rotate', config.log, config.logMaxSize, keep)],
+    });
+  }
+
   if (config.rootVariant !== 'premounted') {
     if (config.premount) {
       step({

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { OverlayBootError } from '../errors.js';
 
@@ -26,6 +26,13 @@ export function openLogFile(file: string): number {
       { variable: 'LOG', found: file, expected: 'a regular file owned by root' });
   }
   return fd;
+}
+
+/** Whether fd is the file at path (not a file renamed away from it by a log rotation). */
+function isFileAt(fd: number, file: string): boolean {
+  const a = fstatSync(fd);
+  const b = lstatSync(file, { throwIfNoEntry: false });
+  return b !== undefined && a.dev === b.dev && a.ino === b.ino;
 }
 
 /** The part of a pino logger a boot uses; what openSubhostLog returns. */
@@ -75,7 +82,8 @@ export function openSubhostLog(file: string, name: string, fd?: number): Subhost
       if (text !== undefined) extra += `,${JSON.stringify(k)}:${text}`;
     }
     const line = `{"level":${level},"time":${Date.now()},${bindings}${extra},"msg":${JSON.stringify(msg)}}\n`;
-    if (fd !== undefined) {
+    // Once the monitor has rotated LOG (LOG_MAX_SIZE), fd is the rotated file: write to LOG itself.
+    if (fd !== undefined && isFileAt(fd, file)) {
       writeSync(fd, line);
       return;
     }
