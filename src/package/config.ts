@@ -32,6 +32,8 @@ export interface PkgConfig {
     templates: string;
     /** Default /run/overlay-boot/pkgd.sock. */
     socket: string;
+    /** The boot list a DU's config is registered in, read by the `subhosts` init script; default /etc/subhosts.conf. */
+    bootList: string;
   };
   limits: {
     /** Bytes; default 2 GiB. */
@@ -55,7 +57,7 @@ const MAX_CONFIG_SIZE = 1024 * 1024;
 export function defaultPkgConfig(): PkgConfig {
   return {
     trust: { keys: '/etc/overlay-boot/keys', requireSignature: true },
-    paths: { state: '/var/lib/overlay-boot/pkg', templates: '/etc/overlay-boot/templates', socket: '/run/overlay-boot/pkgd.sock' },
+    paths: { state: '/var/lib/overlay-boot/pkg', templates: '/etc/overlay-boot/templates', socket: '/run/overlay-boot/pkgd.sock', bootList: '/etc/subhosts.conf' },
     limits: { maxUnpackedSize: DEFAULT_MAX_UNPACKED_SIZE },
     warnings: [],
   };
@@ -106,7 +108,7 @@ type Section = Record<string, unknown>;
 
 const KNOWN: Record<string, string[]> = {
   trust: ['keys', 'require_signature', 'device_key'],
-  paths: ['state', 'templates', 'socket'],
+  paths: ['state', 'templates', 'socket', 'boot_list'],
   limits: ['max_unpacked_size'],
 };
 
@@ -165,6 +167,7 @@ export function parsePkgConfig(text: string, file: string): PkgConfig {
   config.paths.state = absPath('paths', 'state') ?? config.paths.state;
   config.paths.templates = absPath('paths', 'templates') ?? config.paths.templates;
   config.paths.socket = absPath('paths', 'socket') ?? config.paths.socket;
+  config.paths.bootList = absPath('paths', 'boot_list') ?? config.paths.bootList;
   const max = get('limits', 'max_unpacked_size');
   if (max !== undefined) {
     const m = typeof max === 'string' ? /^([0-9]{1,15})([KMG]?)$/.exec(max.trim()) : null;
