@@ -76,6 +76,15 @@ export const ERROR_CODES = {
   PKG_STATE_IO: 'the state directory cannot be read or written',
   PKG_IN_FLIGHT: 'an operation is still in flight in the journal and must be recovered first',
   PKG_LOCK_FAILED: 'the state directory lock cannot be taken',
+  // install and remove (issue 13)
+  PKG_ARCHITECTURE: 'the package is built for another architecture than the host',
+  PKG_EE_DISABLED: 'the execution environment is disabled',
+  PKG_DUPLICATE: 'that package and version is already installed in that execution environment',
+  PKG_NO_SPACE: 'not enough free space on the state directory for the package',
+  PKG_SCRIPT_FAILED: 'a maintainer script failed inside the subhost',
+  PKG_UNKNOWN_DU: 'no deployment unit of that name or UUID',
+  PKG_NAME_TAKEN: 'the subhost NAME is taken by another DU or subhost',
+  PKG_UNSUPPORTED_SOURCE: 'the package source is neither a file nor a supported URL',
   // issue 11: paths inside the root, pinned processes
   PROCESS_CHANGED: "the subhost's pid 1 is not the process its state record names (it ended; the pid may be another's)",
   LOG_UNSAFE: 'LOG is not a regular file owned by root (a link, a directory, a device or another owner)',

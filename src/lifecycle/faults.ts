@@ -76,6 +76,16 @@ export const ERROR_FAULTS: Partial<Record<ErrorCode, FaultName>> = {
   // An EE whose template does not check is listed with Status Error; TR-069 has no
   // fault for a broken EE, and "disabled" is what it is in effect.
   PKG_TEMPLATE_INVALID: 'DISABLED_EE',
+  PKG_ARCHITECTURE: 'DU_EE_MISMATCH',
+  PKG_EE_DISABLED: 'DISABLED_EE',
+  PKG_DUPLICATE: 'DUPLICATE_DU',
+  PKG_NO_SPACE: 'RESOURCES_EXCEEDED',
+  // A preinst or postinst that fails inside the EE says the DU does not fit that EE
+  // (what it needs is not there): TR-069 has no fault for a failed script, 9025 is closest.
+  PKG_SCRIPT_FAILED: 'DU_EE_MISMATCH',
+  PKG_UNKNOWN_DU: 'UNKNOWN_DU',
+  PKG_NAME_TAKEN: 'INVALID_ARGUMENTS',
+  PKG_UNSUPPORTED_SOURCE: 'UNSUPPORTED_PROTOCOL',
   USAGE: 'INVALID_ARGUMENTS',
 };
 
