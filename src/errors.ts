@@ -85,6 +85,13 @@ export const ERROR_CODES = {
   PKG_UNKNOWN_DU: 'no deployment unit of that name or UUID',
   PKG_NAME_TAKEN: 'the subhost NAME is taken by another DU or subhost',
   PKG_UNSUPPORTED_SOURCE: 'the package source is neither a file nor a supported URL',
+  // OCI bundles, update, removal and hotfix packages (issue 13)
+  PKG_OCI_UNSUPPORTED: "an OCI bundle's config.json asks for something a subhost cannot honour",
+  PKG_OTHER_PACKAGE: 'the update is a different package than the DU',
+  PKG_DOWNGRADE: 'the update is an older version than the installed one',
+  PKG_VERSION_EXISTS: 'the update is the version already installed',
+  PKG_ROLLED_BACK: 'the update was rolled back: an EU that was Active did not become Active again',
+  PKG_HOTFIX_MISMATCH: 'a hotfix does not depend on exactly the installed version of an installed DU',
   // issue 11: paths inside the root, pinned processes
   PROCESS_CHANGED: "the subhost's pid 1 is not the process its state record names (it ended; the pid may be another's)",
   LOG_UNSAFE: 'LOG is not a regular file owned by root (a link, a directory, a device or another owner)',

@@ -86,6 +86,17 @@ export const ERROR_FAULTS: Partial<Record<ErrorCode, FaultName>> = {
   PKG_UNKNOWN_DU: 'UNKNOWN_DU',
   PKG_NAME_TAKEN: 'INVALID_ARGUMENTS',
   PKG_UNSUPPORTED_SOURCE: 'UNSUPPORTED_PROTOCOL',
+  // A bundle asking for what the EE cannot give does not fit the EE.
+  PKG_OCI_UNSUPPORTED: 'DU_EE_MISMATCH',
+  // TR-069 has no fault for "that file is another package": the request's arguments do
+  // not belong together (DU and file), so 9003.
+  PKG_OTHER_PACKAGE: 'INVALID_ARGUMENTS',
+  PKG_DOWNGRADE: 'DOWNGRADE',
+  PKG_VERSION_EXISTS: 'VERSION_EXISTS',
+  // The new version does not run in this EE (its service does not start), as for a failed script.
+  PKG_ROLLED_BACK: 'DU_EE_MISMATCH',
+  // Depends not satisfied by the installed DUs: the request cannot be carried out as asked.
+  PKG_HOTFIX_MISMATCH: 'REQUEST_DENIED',
   USAGE: 'INVALID_ARGUMENTS',
 };
 
