@@ -1,16 +1,13 @@
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { OverlayBootError } from '../errors.js';
 import { buildPackage, buildRemovalPackage, type BuildResult } from '../package/build.js';
 import { readPkgConfig } from '../package/config.js';
-import { isEncrypted } from '../package/encrypted.js';
 import { loadTrustedKeys, type TrustedKey } from '../package/keys.js';
 import { openPackage } from '../package/open.js';
-import { readHead } from '../package/read.js';
 import { signPackage } from '../package/sign.js';
 import type { DataFile, PackageInfo } from '../package/types.js';
 import { verifyPackage } from '../package/verify.js';
 import { History, type HistoryEntry } from '../lifecycle/history.js';
+import { packageSecret } from '../lifecycle/source.js';
 import { listExecEnvs, type ExecEnv } from '../lifecycle/templates.js';
 import { processIO, type CliIO } from './io.js';
 import { DU_COMMANDS } from './pkg-du.js';
@@ -30,15 +27,7 @@ type Context = PkgContext;
 
 /** The decryption secret: --key, else the device key file named in [trust], read only for an encrypted file. */
 async function secretFor(file: string, ctx: Context): Promise<string | undefined> {
-  const given = stringOption(ctx, 'key');
-  if (given !== undefined) return given;
-  const deviceKey = ctx.config.trust.deviceKey;
-  if (deviceKey === undefined || !isEncrypted(await readHead(file, 16))) return undefined;
-  try {
-    return readFileSync(deviceKey, 'utf8').trim();
-  } catch (e) {
-    throw new OverlayBootError('PKG_DECRYPT', `cannot read the device key: ${(e as Error).message}`, { file: deviceKey, variable: 'trust.device_key', cause: e });
-  }
+  return packageSecret(file, ctx.config, stringOption(ctx, 'key'));
 }
 
 function trustedKeys(dir: string, ctx: Context, quietIfMissing: boolean): TrustedKey[] {

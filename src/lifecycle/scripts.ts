@@ -22,7 +22,8 @@ import { OverlayBootError, isOverlayBootError } from '../errors.js';
 import type { MaintainerScript } from '../package/types.js';
 import { DEFAULT_STATE_DIR, readStateRecord, statePath } from '../subhost/state.js';
 import { composeStagingConfig } from './du-config.js';
-import { Journal, type JournalOperation } from './journal.js';
+import { crashPoint, journalStep } from './crash.js';
+import type { Journal, JournalOperation } from './journal.js';
 import { OPKG_INFO_DIR } from './stage.js';
 import type { Template } from './templates.js';
 import { stagingPath, type UnitPaths } from './unit.js';
@@ -120,7 +121,7 @@ export async function runInStaging(opts: StagingOptions, calls: ScriptCall[]): P
   if (calls.length === 0) return;
   const runtimeDir = opts.runtimeDir ?? DEFAULT_STATE_DIR;
   const record: StagingRecord = { staging: stagingName(runtimeDir), stagingDir: stagingPath(opts.unit, opts.op.id) };
-  opts.journal.step('staging', { ...record });
+  journalStep(opts.journal, 'staging', { ...record });
   try {
     mkdirSync(record.stagingDir, { mode: 0o700 });
     for (const d of ['work', 'live']) mkdirSync(path.join(record.stagingDir, d), { mode: 0o755 });
@@ -129,6 +130,7 @@ export async function runInStaging(opts: StagingOptions, calls: ScriptCall[]): P
       name: record.staging, unit: opts.unit, layer: opts.layer, dir: record.stagingDir, log: path.join(record.stagingDir, 'log'),
     }), { mode: 0o644 });
     await boot(config, { stateDir: runtimeDir });
+    crashPoint('staging-booted');
     for (const call of calls) await runScript(record.staging, opts.pkg, call, { upgrade: opts.upgrade, runtimeDir });
   } finally {
     await cleanupStaging(record, runtimeDir);
