@@ -39,7 +39,7 @@ import { stateLayout } from './layout.js';
 import type { LockOptions } from './lock.js';
 import { recoverOperation } from './recover.js';
 import { cleanupStaging, runInStaging, stagingRecords, type ScriptCall } from './scripts.js';
-import { fileSha256, packageSecret, resolveSource } from './source.js';
+import { fileSha256, packageSecret, resolveSource, type ResolvedSource } from './source.js';
 import { stageLayer, templateLower } from './stage.js';
 import { DuStore, type DuRecord, type EuRecord } from './store.js';
 import { availableDiskKiB, checkTemplate, DEFAULT_EE, findTemplate, isEnabled, loadTemplate, type Template, type TemplateDirs } from './templates.js';
@@ -197,15 +197,17 @@ export async function installDU(opts: InstallOptions): Promise<InstallOutcome> {
   const dirs: TemplateDirs = { custom: config.paths.templates, shipped: opts.shippedTemplates };
   const store = new DuStore(stateDir);
   const { keys, warnings } = loadTrustedKeys(config.trust.keys);
-  const src = await resolveSource(opts.source);
+  // Read-only work before the lock, so that the queue does not wait for it. What fails
+  // here is the operation's result all the same (in the history), not a throw.
+  let src: ResolvedSource | undefined;
+  let info: PackageInfo | undefined;
+  let verifyError: unknown;
+  let secret: string | undefined;
+  let sha256 = '0'.repeat(64);
+  let size = 0;
   try {
-    // Read-only work before the lock, so that the queue does not wait for it.
-    let info: PackageInfo | undefined;
-    let verifyError: unknown;
-    let secret: string | undefined;
-    let sha256 = '0'.repeat(64);
-    let size = 0;
     try {
+      src = await resolveSource(opts.source);
       secret = await packageSecret(src.file, config, opts.secret);
       info = await verifyPackage(src.file, { keys, requireSignature: config.trust.requireSignature, secret, maxUnpackedSize: config.limits.maxUnpackedSize });
       sha256 = await fileSha256(src.file);
@@ -225,7 +227,7 @@ export async function installDU(opts: InstallOptions): Promise<InstallOutcome> {
         const subhost = opts.name ?? duplicate?.Subhost ?? (id ? deriveSubhostName(id.Name, id.UUID, takenNames(store, runtimeDir)) : '-');
         const unit = unitPaths(stateDir, isSubhostName(subhost) ? subhost : 'invalid');
         const intent: InstallIntent = {
-          source: src.source, sha256, ee, Name: info?.control.package ?? '', Version: info?.control.version ?? '',
+          source: opts.source, sha256, ee, Name: info?.control.package ?? '', Version: info?.control.version ?? '',
           unitDir: unit.dir, configFile: unit.config, bootList: config.paths.bootList, runtimeDir,
         };
         return { kind: 'install', subhost, intent: { ...intent }, allocateDUID: true, command: opts.command };
@@ -234,14 +236,15 @@ export async function installDU(opts: InstallOptions): Promise<InstallOutcome> {
         if (verifyError !== undefined) throw verifyError;
         const pkg = info!;
         opts.events?.emit('du.status', { operationId: op.id, Subhost: op.subhost, Status: 'Installing' });
-        checkArchitecture(pkg, src.file);
+        const file = src!.file;
+        checkArchitecture(pkg, file);
         const template = await loadEE(ee, dirs);
         const duplicate = store.list().find((r) => r.ExecutionEnvRef === ee && r.Name === pkg.control.package && r.Version === pkg.control.version);
         if (duplicate) {
           identical = duplicate.package.sha256 === sha256;
           record = identical ? duplicate : undefined;
           throw new OverlayBootError('PKG_DUPLICATE', `${pkg.control.package} ${pkg.control.version} is installed in ${ee} as ${duplicate.Subhost}${identical ? ' from the same bytes' : ' from other bytes'}`, {
-            name: duplicate.Subhost, file: src.file, found: pkg.control.version,
+            name: duplicate.Subhost, file, found: pkg.control.version,
           });
         }
         if (!isSubhostName(op.subhost)) {
@@ -250,7 +253,7 @@ export async function installDU(opts: InstallOptions): Promise<InstallOutcome> {
         if (opts.name !== undefined && takenNames(store, runtimeDir).has(op.subhost)) {
           throw new OverlayBootError('PKG_NAME_TAKEN', `a subhost named ${op.subhost} exists already`, { name: op.subhost });
         }
-        checkSpace(pkg, stateDir, src.file);
+        checkSpace(pkg, stateDir, file);
         // Depends: src/lifecycle/depends.ts (another branch) resolves them here against the
         // EE's LOWER and the layer; until it lands every DU is Resolved.
         const intent = intentOf(op);
@@ -266,7 +269,7 @@ export async function installDU(opts: InstallOptions): Promise<InstallOutcome> {
           removeDirIfEmpty(retainedRoot(stateDir));
         }
         const layer = layerPath(unit, op.id);
-        await stageLayer(src.file, layer, {
+        await stageLayer(file, layer, {
           info: pkg, keys, requireSignature: config.trust.requireSignature, secret, maxUnpackedSize: config.limits.maxUnpackedSize,
           lower: templateLower(template, unit.base),
         });
@@ -303,7 +306,7 @@ export async function installDU(opts: InstallOptions): Promise<InstallOutcome> {
     if (result.recovered) outcome.recovered = result.recovered;
     return outcome;
   } finally {
-    await src.cleanup();
+    await src?.cleanup();
   }
 }
 

@@ -8,7 +8,11 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import type { Test } from 'tap';
+import { enterArgv } from '../../src/commands/enter.js';
+import { runningPid1 } from '../../src/commands/list.js';
+import { findNative } from '../../src/subhost/native.js';
 import { stopByName } from '../../src/commands/stop.js';
 import { readPkgConfig, type PkgConfig } from '../../src/package/config.js';
 import { opensslKey, type KeyPair } from './keys.js';
@@ -105,7 +109,7 @@ export async function stopEverySubhostOf(state: string): Promise<void> {
  * otherwise; `stop` ends it. `extra` is shell run at the start of `start` (to make a
  * failing service, e.g. `exit 1`).
  */
-export function serviceScript(name: string, extra = ''): TreeEntry {
+export function serviceScript(name: string, extra = ''): { content: string; mode: number } {
   const pid = `/run/${name}.pid`;
   return {
     mode: 0o755,
@@ -184,4 +188,12 @@ export function writeTemplate(env: DuEnv, name: string, lines: string[]): string
   const file = path.join(env.templates, `${name}.conf`);
   writeFileSync(file, lines.join('\n') + '\n', { mode: 0o644 });
   return file;
+}
+
+/** Runs `cmd` inside running subhost `name` as overlay-go does (ovb-launch enter); its status and output. */
+export function runInside(name: string, cmd: string[]): { status: number | null; stdout: string; stderr: string } {
+  const pid1 = runningPid1(name);
+  const argv = enterArgv(findNative().launcher, pid1, cmd);
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 30_000, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

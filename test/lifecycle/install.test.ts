@@ -3,7 +3,6 @@
 import t from 'tap';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { installDU } from '../../src/lifecycle/install.js';
 import { uninstallDU } from '../../src/lifecycle/uninstall.js';
 import { listDUs } from '../../src/lifecycle/list.js';
@@ -15,11 +14,6 @@ import { uniqueName } from '../helpers/subhost.js';
 /** What is left in the state directory, recursively (lock files are the queue's own). */
 function stateFiles(env: DuEnv): string[] {
   return readdirSync(env.state, { recursive: true }).map(String).sort();
-}
-
-/** Runs a command inside a running subhost as overlay-go does, via ovb-launch enter. */
-function inside(name: string, cmd: string): string {
-  return execFileSync('node', [path.resolve('bin/overlay-go.js'), name, 'sh', '-c', cmd], { encoding: 'utf8' });
 }
 
 t.test('install a signed ipk with scripts and a service, then remove it without a trace', async (t) => {
