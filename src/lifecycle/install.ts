@@ -40,6 +40,8 @@ import type { LockOptions } from './lock.js';
 import { recoverOperation } from './recover.js';
 import { cleanupStaging, runInStaging, stagingRecords, type ScriptCall } from './scripts.js';
 import { fileSha256, packageSecret, resolveSource, type ResolvedSource } from './source.js';
+import { checkHotfix, classifyPackage, removalDU, type PackageClass } from './special.js';
+import { uninstallDU } from './uninstall.js';
 import { stageLayer, templateLower } from './stage.js';
 import { DuStore, type DuRecord, type EuRecord } from './store.js';
 import { availableDiskKiB, checkTemplate, DEFAULT_EE, findTemplate, isEnabled, loadTemplate, type Template, type TemplateDirs } from './templates.js';
@@ -215,6 +217,19 @@ export async function installDU(opts: InstallOptions): Promise<InstallOutcome> {
     } catch (e) {
       verifyError = e;
     }
+    // Removal and hotfix packages (special.ts): installing NAME-remove is the uninstall of
+    // NAME's DU; a hotfix is checked against the installed DUs under the lock, in act.
+    let special: PackageClass = { kind: 'plain' };
+    try {
+      if (info) special = classifyPackage(info.control, src?.file);
+      if (special.kind === 'remove') {
+        const du = removalDU(store.list(), special.target, { ee: opts.ee, name: opts.name }).Subhost;
+        const out = await uninstallDU({ config, du, events: opts.events, runtimeDir, lock: opts.lock, command: opts.command });
+        return { ...out, warnings };
+      }
+    } catch (e) {
+      verifyError = e; // the install's result (in the history), as a failed verification is
+    }
     const id = info ? duIdentity(info.control) : undefined;
     let record: DuRecord | undefined;
     let identical = false;
@@ -238,6 +253,7 @@ export async function installDU(opts: InstallOptions): Promise<InstallOutcome> {
         opts.events?.emit('du.status', { operationId: op.id, Subhost: op.subhost, Status: 'Installing' });
         const file = src!.file;
         checkArchitecture(pkg, file);
+        if (special.kind === 'hotfix') checkHotfix(special.needs, store.list(), pkg.control.package, file);
         const template = await loadEE(ee, dirs);
         const duplicate = store.list().find((r) => r.ExecutionEnvRef === ee && r.Name === pkg.control.package && r.Version === pkg.control.version);
         if (duplicate) {
