@@ -144,7 +144,8 @@ function declaredSize(info: PackageInfo): number {
   return Number(text) * (info.format === 'deb' ? 1024 : 1);
 }
 
-function checkArchitecture(info: PackageInfo, file: string): void {
+/** Refuses (PKG_ARCHITECTURE, 9025) a package for another architecture than the host's. */
+export function checkArchitecture(info: PackageInfo, file: string): void {
   const allowed = hostArchitectures();
   if (!allowed.includes(info.control.architecture)) {
     throw new OverlayBootError('PKG_ARCHITECTURE', `the package is for ${info.control.architecture}, this host runs ${allowed[1]}`, {
