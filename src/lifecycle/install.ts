@@ -154,7 +154,8 @@ export function checkArchitecture(info: PackageInfo, file: string): void {
   }
 }
 
-function checkSpace(info: PackageInfo, stateDir: string, file: string): void {
+/** Refuses (PKG_NO_SPACE, 9027) a package whose Installed-Size (or real size) is more than the state directory's free space. */
+export function checkSpace(info: PackageInfo, stateDir: string, file: string): void {
   const need = Math.max(declaredSize(info), info.installedSize);
   const free = availableDiskKiB(stateDir) * 1024;
   if (need > free) {
