@@ -92,6 +92,10 @@ export const ERROR_CODES = {
   PKG_VERSION_EXISTS: 'the update is the version already installed',
   PKG_ROLLED_BACK: 'the update was rolled back: an EU that was Active did not become Active again',
   PKG_HOTFIX_MISMATCH: 'a hotfix does not depend on exactly the installed version of an installed DU',
+  // execution units (issue 13)
+  PKG_UNKNOWN_EU: 'the DU has no execution unit of that name',
+  PKG_EU_STATE: 'the execution unit is in a state that refuses the request (start while Stopping)',
+  PKG_EU_FAILED: 'an execution unit did not reach the requested state (Active or Idle) within its timeout',
   // issue 11: paths inside the root, pinned processes
   PROCESS_CHANGED: "the subhost's pid 1 is not the process its state record names (it ended; the pid may be another's)",
   LOG_UNSAFE: 'LOG is not a regular file owned by root (a link, a directory, a device or another owner)',

@@ -97,6 +97,12 @@ export const ERROR_FAULTS: Partial<Record<ErrorCode, FaultName>> = {
   PKG_ROLLED_BACK: 'DU_EE_MISMATCH',
   // Depends not satisfied by the installed DUs: the request cannot be carried out as asked.
   PKG_HOTFIX_MISMATCH: 'REQUEST_DENIED',
+  // TR-069 has no fault for an unknown EU (9028 is the DU's): the EUID argument is invalid.
+  PKG_UNKNOWN_EU: 'INVALID_ARGUMENTS',
+  PKG_EU_STATE: 'INVALID_DU_STATE',
+  // An EU that does not start or stop: the request could not be carried out (the EU's
+  // ExecutionFaultCode says FailureOnStart or FailureOnStop).
+  PKG_EU_FAILED: 'REQUEST_DENIED',
   USAGE: 'INVALID_ARGUMENTS',
 };
 
