@@ -1,5 +1,5 @@
 /**
- * overlay-pkg's deployment-unit commands: install, remove, list (update is H3b's). Thin:
+ * overlay-pkg's deployment-unit commands: install, update, remove, list. Thin:
  * the library does the work; here options become its options and results become text
  * or `--json` with TR-181 keys plus `Subhost` and `changed`. Exit 0 on success (and for
  * an install of a byte-identical duplicate, `changed: false`), 1 on a fault.
@@ -10,6 +10,7 @@ import { installDU } from '../lifecycle/install.js';
 import { listDUs, type ListedDU } from '../lifecycle/list.js';
 import type { DuRecord } from '../lifecycle/store.js';
 import { uninstallDU } from '../lifecycle/uninstall.js';
+import { updateDU } from '../lifecycle/update.js';
 import { flagOption, printJSON, stringOption, type PkgCommand, type PkgContext } from './pkg-command.js';
 
 const TOOL = 'overlay-pkg';
@@ -74,6 +75,23 @@ async function remove(du: string, ctx: PkgContext): Promise<number> {
   return ok ? 0 : 1;
 }
 
+async function update(du: string, source: string, ctx: PkgContext): Promise<number> {
+  const out = await updateDU({
+    config: ctx.config, du, source, forceDowngrade: flagOption(ctx, 'force-downgrade'), secret: stringOption(ctx, 'key'),
+    command: ['overlay-pkg', 'update', du, source].join(' '),
+  });
+  for (const w of out.warnings) ctx.io.stderr(`${TOOL}: warning: ${w}\n`);
+  printRecovered(ctx, out.recovered);
+  const ok = out.entry.CurrentState !== 'Failed';
+  if (flagOption(ctx, 'json')) printJSON(ctx, { ...operationJSON(out.entry, out.changed, out.record), conffilesKept: out.conffilesKept });
+  else if (ok && out.record) {
+    ctx.io.stdout(`updated ${out.record.Subhost} to ${out.record.Name} ${out.record.Version}: ${euText(out.record)}\n`);
+    for (const c of out.conffilesKept) ctx.io.stdout(`kept your ${c}; the new version is ${c}-opkg\n`);
+  }
+  if (!ok && out.entry.Fault) ctx.io.stderr(faultLine(out.entry.Fault));
+  return ok ? 0 : 1;
+}
+
 /** The human form of list: one row per DU. */
 export function formatDUs(dus: ListedDU[]): string {
   const rows = [['SUBHOST', 'NAME', 'VERSION', 'EE', 'STATUS', 'RUNNING', 'EUS'],
@@ -106,6 +124,15 @@ export const DU_COMMANDS: Record<string, PkgCommand> = {
     options: { 'retain-data': { type: 'boolean' } },
     args: { min: 1, max: 1, what: 'one DU' },
     run: (a, c) => remove(a[0]!, c),
+  },
+  update: {
+    usage: [
+      'update DU FILE|URL [--force-downgrade] [--key SECRET]',
+      '                                         another version of a DU\'s package; rolled back if an EU does not come back',
+    ],
+    options: { 'force-downgrade': { type: 'boolean' }, key: { type: 'string' } },
+    args: { min: 2, max: 2, what: 'a DU and a FILE or URL' },
+    run: (a, c) => update(a[0]!, a[1]!, c),
   },
   list: {
     usage: ['list                                     the installed DUs'],

@@ -55,6 +55,8 @@ export interface DuConfigSpec {
   layer: string;
   /** Script names of the AutoStart EUs, in order. */
   autoStart: readonly string[];
+  /** An OCI bundle's process (oci.ts duServices): the config's one RUN= line, instead of the template's. */
+  run?: string;
 }
 
 /** The DU subhost's config text. */
@@ -63,7 +65,7 @@ export function composeUnitConfig(template: Template, spec: DuConfigSpec): strin
     name: spec.subhost,
     base: spec.unit.base,
     log: spec.unit.log,
-    overrides: { LAYERS: spec.layer, START: duStart(template, spec.autoStart) },
+    overrides: { LAYERS: spec.layer, START: duStart(template, spec.autoStart), ...(spec.run === undefined ? {} : { RUN: spec.run }) },
   });
 }
 

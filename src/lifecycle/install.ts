@@ -47,7 +47,8 @@ import { DuStore, type DuRecord, type EuRecord } from './store.js';
 import { availableDiskKiB, checkTemplate, DEFAULT_EE, findTemplate, isEnabled, loadTemplate, type Template, type TemplateDirs } from './templates.js';
 import { transact, type OperationResult } from './transaction.js';
 import { createUnitBase, layerPath, retainedRoot, unitPaths } from './unit.js';
-import { bootDu, discoverEUs } from './du-boot.js';
+import { bootDu } from './du-boot.js';
+import { duServices } from './oci.js';
 
 /** Options of {@link installDU}. */
 export interface InstallOptions {
@@ -297,8 +298,9 @@ export async function installDU(opts: InstallOptions): Promise<InstallOutcome> {
         if (pkg.scripts.postinst !== undefined) calls.push({ script: 'postinst', args: ['configure'] });
         await runInStaging({ unit, template, layer, pkg: pkg.control.package, op, journal, runtimeDir }, calls);
         crashPoint('scripts');
-        const eus = discoverEUs(layer, op.subhost);
-        writeFileAtomic(unit.config, composeUnitConfig(template, { subhost: op.subhost, unit, layer, autoStart: eus.filter((e) => e.AutoStart).map((e) => e.Name) }), 0o644);
+        // oci.ts: the layer's init scripts, or an OCI bundle's process as its RUN= line.
+        const { eus, autoStart, run } = duServices(pkg, layer, op.subhost);
+        writeFileAtomic(unit.config, composeUnitConfig(template, { subhost: op.subhost, unit, layer, autoStart, run }), 0o644);
         journalStep(journal, 'boot-list', { file: intent.bootList, config: unit.config });
         addToBootList(intent.bootList, unit.config);
         crashPoint('boot-listed');

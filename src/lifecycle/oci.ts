@@ -30,6 +30,9 @@
 import { lstatSync } from 'node:fs';
 import path from 'node:path';
 import { OverlayBootError } from '../errors.js';
+import type { PackageInfo } from '../package/types.js';
+import { discoverEUs, ociEU } from './eu.js';
+import type { EuRecord } from './store.js';
 
 /** What {@link ociRunLine} needs besides the config. */
 export interface OciRunOptions {
@@ -241,4 +244,29 @@ export function ociRunLine(config: unknown, opts: OciRunOptions): string {
   before.push(`cd ${shellQuote(cwd)}`);
   const exec = ['exec', c.tool('env', 'process.env'), '-i', ...env.map(shellQuote), ...privilegeWords(c, proc), ...args.map(shellQuote)];
   return [...before, exec.join(' ')].join(' && ');
+}
+
+/** A DU's services as its config and record need them. */
+export interface DuServices {
+  /** Its EUs (AutoStart as found). */
+  eus: EuRecord[];
+  /** The init script names START gets (the AutoStart EUs that are init scripts). */
+  autoStart: string[];
+  /** For an OCI bundle: the RUN= line of its process. */
+  run?: string;
+}
+
+/**
+ * The services of a DU whose package is `info` and layer `layer`: the init scripts the
+ * layer ships, or for an OCI bundle its process as the one `run` EU with its RUN= line
+ * ({@link ociRunLine}: PKG_OCI_UNSUPPORTED when the config asks what cannot be honoured).
+ * Install and update call it once the layer is staged.
+ */
+export function duServices(info: PackageInfo, layer: string, subhost: string, autoStartOf?: (eu: EuRecord) => boolean): DuServices {
+  const bundle = info.control.package;
+  const eus = (info.format === 'oci' ? [ociEU(subhost, bundle)] : discoverEUs(layer, subhost))
+    .map((eu) => (autoStartOf ? { ...eu, AutoStart: autoStartOf(eu) } : eu));
+  const out: DuServices = { eus, autoStart: eus.filter((eu) => eu.AutoStart && eu.kind !== 'run').map((eu) => eu.Name) };
+  if (info.format === 'oci') out.run = ociRunLine(info.oci?.config, { bundle, subhost, rootfs: layer });
+  return out;
 }
