@@ -11,7 +11,7 @@ import {
   checkName, parseCpuMax, parseMemoryMax, parsePidsMax, parseRamSize, parseRun, parseStart, parseStopTimeout,
   DEFAULT_RAM_SIZE, DEFAULT_START, DEFAULT_STOP_TIMEOUT,
 } from './values.js';
-import { resolveRootLayout, type PathValue } from './root.js';
+import { resolveLayers, resolveRootLayout, type PathValue } from './root.js';
 import { resolveShare } from './shares.js';
 import { configError, throwGathered, type Where } from './where.js';
 
@@ -146,7 +146,7 @@ class ConfigReader {
     this.values.set('WORK', 'work');
     this.values.set('LOWER', '/');
     this.values.set('START', DEFAULT_START.join(' '));
-    for (const variable of ['NAME', 'BASE', 'CABLES', 'LIVE', 'UPPER', 'WORK', 'LOWER', 'START', 'RAM_SIZE', 'LOG', 'PREMOUNT', 'POSTMOUNT', 'INIT', 'STOP_TIMEOUT', 'MEMORY_MAX', 'CPU_MAX', 'PIDS_MAX'] as const) {
+    for (const variable of ['NAME', 'BASE', 'CABLES', 'LIVE', 'UPPER', 'WORK', 'LOWER', 'START', 'RAM_SIZE', 'LOG', 'PREMOUNT', 'POSTMOUNT', 'INIT', 'STOP_TIMEOUT', 'MEMORY_MAX', 'CPU_MAX', 'PIDS_MAX', 'LAYERS'] as const) {
       await this.evaluate(variable);
       if (variable === 'BASE') await this.resolveBase();
     }
@@ -234,7 +234,7 @@ class ConfigReader {
 
   private async rootAndShares() {
     if (this.base === undefined) {
-      return { layout: { live: '', work: '', lower: '', rootVariant: 'overlay' as const }, shares: [] as Share[] };
+      return { layout: { live: '', work: '', lower: '', layers: [] as string[], rootVariant: 'overlay' as const }, shares: [] as Share[] };
     }
     const base = this.base;
     const pathValue = (variable: KnownVariable): PathValue | undefined => {
@@ -247,10 +247,17 @@ class ConfigReader {
     const lower = pathValue('LOWER');
     // A failed `!` leaves its variable unset; checking the others would only add noise.
     if (!live || !upper || !work || !lower) {
-      return { layout: { live: '', work: '', lower: '', rootVariant: 'overlay' as const }, shares: [] as Share[] };
+      return { layout: { live: '', work: '', lower: '', layers: [] as string[], rootVariant: 'overlay' as const }, shares: [] as Share[] };
     }
-    const { layout, errors } = await resolveRootLayout({ base, live, upper, work, lower });
+    const { layout: root, errors } = await resolveRootLayout({ base, live, upper, work, lower });
     this.errors.push(...errors);
+    const layersValue = pathValue('LAYERS');
+    const resolved = layersValue ? await resolveLayers(base, layersValue) : { layers: [], errors: [] };
+    for (const e of resolved.errors) this.errors.push(e);
+    const layout = { ...root, layers: resolved.layers };
+    if (layout.layers.length && layout.rootVariant !== 'overlay') {
+      this.warnings.push({ message: `LAYERS is not used: the root is ${layout.rootVariant === 'bind' ? 'a bind mount of UPPER' : 'premounted (LIVE is LOWER)'}, not an overlay`, line: layersValue?.where.line, variable: 'LAYERS' });
+    }
     const shares: Share[] = [];
     for (const a of this.repeated('SHARE')) {
       const result = await this.attemptAsync(() => resolveShare({ raw: a.value, line: a.line, base, lower: layout.lower, file: this.file }));

@@ -28,6 +28,42 @@ export interface RootLayout {
 }
 
 /**
+ * LAYERS: white-space separated directories, top first, each resolved against BASE
+ * to its real path (so the plan shows what is mounted). A backslash keeps the next
+ * character, so `a\ b` names the directory "a b". Gathers every error.
+ */
+export async function resolveLayers(base: string, layers: PathValue): Promise<{ layers: string[]; errors: OverlayBootError[] }> {
+  const errors: OverlayBootError[] = [];
+  const out: string[] = [];
+  for (const value of splitLayers(layers.value)) {
+    try {
+      out.push((await existingDirectory(base, { value, where: layers.where })).path);
+    } catch (e) {
+      errors.push(e as OverlayBootError);
+    }
+  }
+  return { layers: out, errors };
+}
+
+/** Splits on unescaped white space; `\x` stands for x (a space, a backslash). */
+export function splitLayers(value: string): string[] {
+  const words: string[] = [];
+  let word: string | undefined;
+  for (let i = 0; i < value.length; i++) {
+    let c = value[i]!;
+    if (/\s/.test(c)) {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+      continue;
+    }
+    if (c === '\\' && i + 1 < value.length) c = value[++i]!;
+    word = (word ?? '') + c;
+  }
+  if (word !== undefined) words.push(word);
+  return words;
+}
+
+/**
  * Resolves LIVE, UPPER, WORK and LOWER against BASE, checks each is what it must
  * be, and picks the root filesystem variant. Gathers every error rather than
  * stopping at the first.

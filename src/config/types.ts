@@ -17,7 +17,7 @@ export interface Assignment {
 export const KNOWN_VARIABLES = [
   'NAME', 'BASE', 'CABLES', 'LIVE', 'UPPER', 'WORK', 'LOWER', 'START', 'RAM_SIZE',
   'LOG', 'PREMOUNT', 'POSTMOUNT', 'INIT', 'SHARE', 'RUN', 'STOP_TIMEOUT',
-  'MEMORY_MAX', 'CPU_MAX', 'PIDS_MAX',
+  'MEMORY_MAX', 'CPU_MAX', 'PIDS_MAX', 'LAYERS',
 ] as const;
 export type KnownVariable = (typeof KNOWN_VARIABLES)[number];
 
@@ -84,6 +84,11 @@ export interface SubhostConfig {
   upperProgram?: string;
   work: string;
   lower: string;
+  /**
+   * LAYERS: read-only lower layers between UPPER and LOWER, top first, each the real
+   * path of an existing directory; empty when unset. Used only by the overlay variant.
+   */
+  layers: string[];
   /** START entries; empty when START is `none`. */
   start: string[];
   /** RAM_SIZE, or undefined for `none`. */

@@ -217,6 +217,17 @@ void mount_in_root(struct op *o, const char *rel, unsigned long fl, unsigned lon
 	close(tfd);
 }
 
+/* mount-overlay target upper work lower...: the overlay root, one lower layer an argument. */
+void op_mount_overlay(struct op *o)
+{
+	const char *tgt = o->a[0], *rel;
+	int d = sub_path("mount", tgt, &rel);
+	int tfd = in_open(d, rel, O_PATH | O_DIRECTORY, 0);
+	if (tfd < 0) fail(errno, "mount", tgt, NULL);
+	if (mount_overlay_at(tfd, o->a[1], o->a[2], o->a + 3, o->n - 3) < 0) fail_mount(errno, "mount", "overlay", tgt);
+	close(tfd);
+}
+
 void op_mount(struct op *o)
 {
 	const char *src = o->a[0], *tgt = o->a[1], *fs = o->a[2], *data = o->a[4];

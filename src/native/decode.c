@@ -47,6 +47,7 @@ const struct opdef opdefs[] = {
 	{"write-if-missing", 3, 0, IN_BOOT, op_write, NULL},
 	{"mkdir", 2, 0, IN_BOOT, op_mkdir, NULL},
 	{"mount", 5, 0, IN_BOOT, op_mount, NULL},
+	{"mount-overlay", 3, 1, IN_BOOT, op_mount_overlay, NULL},
 	{"mknod", 7, 0, IN_BOOT, op_mknod, NULL},
 	{"symlink", 2, 0, IN_BOOT, op_symlink, NULL},
 	{"copy-if-missing", 3, 0, IN_BOOT, op_copy, NULL},

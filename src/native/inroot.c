@@ -197,6 +197,30 @@ int mount_fs_at(int tfd, const char *fstype, const char *src, const char *data, 
 	return m < 0 ? -1 : attach(m, tfd);
 }
 
+static int fs_set(int fs, const char *key, const char *value)
+{
+	return (int)syscall(SYS_fsconfig, fs, OVB_FSCONFIG_SET_STRING, key, value, 0);
+}
+
+int mount_overlay_at(int tfd, const char *upper, const char *work, char *const *lowers, int n)
+{
+	int fs = (int)syscall(SYS_fsopen, "overlay", OVB_FSOPEN_CLOEXEC);
+	if (fs < 0) return -1;
+	int r = 0;
+	for (int i = 0; r == 0 && i < n; i++) {
+		r = fs_set(fs, "lowerdir+", lowers[i]);
+		if (r < 0 && errno == EINVAL && n == 1) r = fs_set(fs, "lowerdir", lowers[i]);
+	}
+	if (r == 0) r = fs_set(fs, "upperdir", upper);
+	if (r == 0) r = fs_set(fs, "workdir", work);
+	if (r == 0) r = (int)syscall(SYS_fsconfig, fs, OVB_FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+	int m = r == 0 ? (int)syscall(SYS_fsmount, fs, OVB_FSMOUNT_CLOEXEC, 0) : -1;
+	int e = errno;
+	close(fs);
+	errno = e;
+	return m < 0 ? -1 : attach(m, tfd);
+}
+
 int setattr_at(int fd, int rec, unsigned attrs, unsigned long long prop)
 {
 	struct ovb_mount_attr a = {attrs, 0, prop, 0};

@@ -48,6 +48,13 @@ int in_touch(int dirfd, const char *rel);
 /* A new filesystem: fsopen, fsconfig (source, then data as mount(8)'s comma list), fsmount, move_mount. */
 int mount_fs_at(int tfd, const char *fstype, const char *src, const char *data, unsigned attrs);
 /* A bind mount of sfd/src (src "" for sfd itself): open_tree(OPEN_TREE_CLONE), then attrs, move_mount. */
+/*
+ * An overlay of upper (with work) over lowers[0..n) (top first) attached on tfd, each
+ * lower given alone as fsconfig "lowerdir+" (Linux 6.8), so no option string limits their
+ * number or length and ',' ':' in them are plain characters. A kernel without "lowerdir+"
+ * gets a single lower as "lowerdir" instead.
+ */
+int mount_overlay_at(int tfd, const char *upper, const char *work, char *const *lowers, int n);
 int bind_at(int sfd, const char *src, int tfd, int rec, unsigned attrs);
 /* mount_setattr on the mount at fd: attrs set, propagation (MS_PRIVATE, MS_SLAVE or 0). */
 int setattr_at(int fd, int rec, unsigned attrs, unsigned long long prop);

@@ -44,6 +44,7 @@ void op_link_up(struct op *o);
 void op_mkdir(struct op *o);
 void op_mknod(struct op *o);
 void op_mount(struct op *o);
+void op_mount_overlay(struct op *o);
 void op_name(struct op *o);
 void op_netns(struct op *o);
 void op_open_exec(struct op *o);

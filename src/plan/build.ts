@@ -135,10 +135,13 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
 
   // From here on every path below LIVE is resolved inside it (`root`): the subhost may have left links there.
   if (config.rootVariant === 'overlay') {
-    const data = `lowerdir=${config.lower},upperdir=${upper},workdir=${config.work}`;
+    // One lower layer an argument (fsconfig "lowerdir+"): no 4 KB option string limits LAYERS.
+    const layers = config.layers;
+    const lowers = layers.map((l) => `lowerdir+=${l}`).join(', ');
+    const title = `mount overlay on ${live} (upperdir=${upper}, workdir=${config.work}, ${layers.length ? `LAYERS ${lowers}, ` : ''}lowerdir+=${config.lower})`;
     step({
-      id: 'mount-root', title: `mount overlay on ${live} (${data})`, place: 'mount-namespace', ...origin('LIVE'),
-      native: [op('mount', 'overlay', live, 'overlay', '', data), op('root', live)],
+      id: 'mount-root', title, place: 'mount-namespace', ...origin(layers.length ? 'LAYERS' : 'LIVE'),
+      native: [op('mount-overlay', live, upper, config.work, ...layers.concat(config.lower) as [string, ...string[]]), op('root', live)],
     });
   } else if (config.rootVariant === 'bind') {
     step({

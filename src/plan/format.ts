@@ -18,6 +18,7 @@ function describeOp(o: NativeOp): string {
   const a = o.args;
   switch (o.op) {
     case 'mount': return `mount -t ${a[2] || '(none)'} ${a[0]} ${a[1]}${a[3] ? ` -o ${a[3]}` : ''}${a[4] ? ` (${a[4]})` : ''}`;
+    case 'mount-overlay': return `mount -t overlay overlay ${a[0]} (upperdir=${a[1]}, workdir=${a[2]}, ${a.slice(3).map((l) => `lowerdir+=${l}`).join(', ')})`;
     case 'mknod': return `mknod ${a[0]} ${a[1]} ${a[2]} ${a[3]} mode ${a[4]} owner ${a[5]}:${a[6]}`;
     case 'hook': return `sh -c ${JSON.stringify(a[1])} (at most ${Number(a[0]) / 1000} s)`;
     case 'setenv':

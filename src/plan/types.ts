@@ -15,6 +15,7 @@ export const NATIVE_OPS = {
   'write-if-missing': { fixed: 3, variadic: false, in: 'boot' },
   mkdir: { fixed: 2, variadic: false, in: 'boot' },
   mount: { fixed: 5, variadic: false, in: 'boot' },
+  'mount-overlay': { fixed: 3, variadic: true, in: 'boot' },
   mknod: { fixed: 7, variadic: false, in: 'boot' },
   symlink: { fixed: 2, variadic: false, in: 'boot' },
   'copy-if-missing': { fixed: 3, variadic: false, in: 'boot' },
@@ -51,6 +52,7 @@ export interface NativeOpArgs {
   'write-if-missing': [path: string, mode: string, content: string];
   mkdir: [path: string, mode: string];
   mount: [source: string, target: string, fstype: string, flags: string, data: string];
+  'mount-overlay': [target: string, upper: string, work: string, lower: string, ...lowers: string[]];
   mknod: [path: string, type: string, major: string, minor: string, mode: string, uid: string, gid: string];
   symlink: [target: string, path: string];
   'copy-if-missing': [src: string, dst: string, mode: string];
