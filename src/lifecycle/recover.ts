@@ -15,6 +15,7 @@ import type { HistoryEntry } from './history.js';
 import { recoverInstall } from './install.js';
 import type { Journal, JournalOperation, OperationKind } from './journal.js';
 import { withLock, type LockOptions } from './lock.js';
+import { recoverEuOperation } from './eu-ops.js';
 import { recoverPending, type OperationResult } from './transaction.js';
 import { recoverUninstall } from './uninstall.js';
 import { recoverUpdate } from './update.js';
@@ -26,6 +27,7 @@ export type KindRecoverer = (op: JournalOperation, journal: Journal) => Promise<
 export const RECOVERERS: Partial<Record<OperationKind, KindRecoverer>> = {
   install: recoverInstall,
   uninstall: recoverUninstall,
+  'eu-start': recoverEuOperation, 'eu-stop': recoverEuOperation, 'eu-restart': recoverEuOperation,
   update: recoverUpdate,
 };
 
