@@ -103,6 +103,26 @@ export const ERROR_FAULTS: Partial<Record<ErrorCode, FaultName>> = {
   // An EU that does not start or stop: the request could not be carried out (the EU's
   // ExecutionFaultCode says FailureOnStart or FailureOnStop).
   PKG_EU_FAILED: 'REQUEST_DENIED',
+  // Downloads (download.ts). The URL itself is an argument of the request.
+  PKG_DOWNLOAD_BAD_URL: 'INVALID_ARGUMENTS',
+  PKG_DOWNLOAD_PROTOCOL: 'UNSUPPORTED_PROTOCOL',
+  PKG_DOWNLOAD_AUTH: 'SERVER_AUTHENTICATION',
+  // A certificate that does not verify is the server failing to authenticate itself.
+  PKG_DOWNLOAD_TLS: 'SERVER_AUTHENTICATION',
+  PKG_DOWNLOAD_UNREACHABLE: 'SERVER_UNREACHABLE',
+  PKG_DOWNLOAD_HTTP: 'FILE_ACCESS',
+  PKG_DOWNLOAD_INCOMPLETE: 'DOWNLOAD_INCOMPLETE',
+  // A timeout once the server has answered is a transfer that did not complete (one
+  // with no answer at all is raised as PKG_DOWNLOAD_UNREACHABLE: 9015).
+  PKG_DOWNLOAD_TIMEOUT: 'DOWNLOAD_INCOMPLETE',
+  // The cap is this device's limit, like the unpack cap (PKG_TOO_LARGE): 9027 tells the
+  // ACS that the file is too big for the device and a retry will not help, which 9017
+  // (a transfer that broke) would not.
+  PKG_DOWNLOAD_TOO_LARGE: 'RESOURCES_EXCEEDED',
+  PKG_DOWNLOAD_NO_SPACE: 'RESOURCES_EXCEEDED',
+  // PKG_DEPENDS_UNRESOLVED, PKG_DEPENDS_CYCLE and PKG_STATUS_UNREADABLE stay 9001: TR-069
+  // has no fault for an unmet dependency (TR-181 reports it as Resolved=false), and the
+  // FaultString names the relations.
   USAGE: 'INVALID_ARGUMENTS',
 };
 

@@ -57,3 +57,5 @@ export * from './templates.js';
 export * from './events.js';
 export * from './transaction.js';
 export * from './trash.js';
+export * from './download.js';
+export * from './depends.js';

@@ -13,6 +13,13 @@ export const DEFAULT_PKG_CONFIG = '/etc/overlay-boot/pkg.ini';
 /** The environment variable naming the configuration file. */
 export const PKG_CONFIG_ENV = 'OVERLAY_PKG_CONFIG';
 
+/** Default `[download] max_size`: the same 2 GiB as the unpack cap. */
+export const DEFAULT_DOWNLOAD_MAX_SIZE = DEFAULT_MAX_UNPACKED_SIZE;
+/** Default `[download] timeout`: 300 s, in milliseconds. */
+export const DEFAULT_DOWNLOAD_TIMEOUT_MS = 300_000;
+/** Default `[download] retries`: resumes after a broken transfer. */
+export const DEFAULT_DOWNLOAD_RETRIES = 3;
+
 /** The checked configuration, every value filled in. */
 export interface PkgConfig {
   /** The file read; undefined when the default file is absent and defaults apply. */
@@ -39,6 +46,15 @@ export interface PkgConfig {
     /** Bytes; default 2 GiB. */
     maxUnpackedSize: number;
   };
+  /** Downloads of http(s) packages (download.ts takes these as its options). */
+  download: {
+    /** Bytes; default 2 GiB. */
+    maxSize: number;
+    /** Whole transfer, retries included, in ms (the file gives seconds); default 300 s. */
+    timeoutMs: number;
+    /** Resumes after a broken transfer; default 3. */
+    retries: number;
+  };
   /** Unknown sections and keys, one message each (`file:line: ...`). */
   warnings: string[];
 }
@@ -59,6 +75,7 @@ export function defaultPkgConfig(): PkgConfig {
     trust: { keys: '/etc/overlay-boot/keys', requireSignature: true },
     paths: { state: '/var/lib/overlay-boot/pkg', templates: '/etc/overlay-boot/templates', socket: '/run/overlay-boot/pkgd.sock', bootList: '/etc/subhosts.conf' },
     limits: { maxUnpackedSize: DEFAULT_MAX_UNPACKED_SIZE },
+    download: { maxSize: DEFAULT_DOWNLOAD_MAX_SIZE, timeoutMs: DEFAULT_DOWNLOAD_TIMEOUT_MS, retries: DEFAULT_DOWNLOAD_RETRIES },
     warnings: [],
   };
 }
@@ -110,6 +127,7 @@ const KNOWN: Record<string, string[]> = {
   trust: ['keys', 'require_signature', 'device_key'],
   paths: ['state', 'templates', 'socket', 'boot_list'],
   limits: ['max_unpacked_size'],
+  download: ['max_size', 'timeout', 'retries'],
 };
 
 const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
@@ -168,14 +186,27 @@ export function parsePkgConfig(text: string, file: string): PkgConfig {
   config.paths.templates = absPath('paths', 'templates') ?? config.paths.templates;
   config.paths.socket = absPath('paths', 'socket') ?? config.paths.socket;
   config.paths.bootList = absPath('paths', 'boot_list') ?? config.paths.bootList;
-  const max = get('limits', 'max_unpacked_size');
-  if (max !== undefined) {
-    const m = typeof max === 'string' ? /^([0-9]{1,15})([KMG]?)$/.exec(max.trim()) : null;
+  const size = (section: string, key: string): number | undefined => {
+    const v = get(section, key);
+    if (v === undefined) return undefined;
+    const m = typeof v === 'string' ? /^([0-9]{1,15})([KMG]?)$/.exec(v.trim()) : null;
     const bytes = m ? Number(m[1]) * SIZE_UNITS[m[2]!]! : 0;
     if (!m || bytes <= 0 || !Number.isSafeInteger(bytes)) {
-      throw bad('limits', 'max_unpacked_size', 'a positive number of bytes, optionally with K, M or G', max);
+      throw bad(section, key, 'a positive number of bytes, optionally with K, M or G', v);
     }
-    config.limits.maxUnpackedSize = bytes;
-  }
+    return bytes;
+  };
+  const integer = (section: string, key: string, min: number, max: number): number | undefined => {
+    const v = get(section, key);
+    if (v === undefined) return undefined;
+    const n = typeof v === 'string' && /^[0-9]{1,9}$/.test(v.trim()) ? Number(v.trim()) : NaN;
+    if (!(n >= min && n <= max)) throw bad(section, key, `a whole number from ${min} to ${max}`, v);
+    return n;
+  };
+  config.limits.maxUnpackedSize = size('limits', 'max_unpacked_size') ?? config.limits.maxUnpackedSize;
+  config.download.maxSize = size('download', 'max_size') ?? config.download.maxSize;
+  const timeout = integer('download', 'timeout', 1, 86_400);
+  if (timeout !== undefined) config.download.timeoutMs = timeout * 1000;
+  config.download.retries = integer('download', 'retries', 0, 100) ?? config.download.retries;
   return config;
 }

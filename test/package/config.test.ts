@@ -18,6 +18,7 @@ t.test('defaults when the default file is absent', async (t) => {
   t.same(c.trust, { keys: '/etc/overlay-boot/keys', requireSignature: true });
   t.same(c.paths, { state: '/var/lib/overlay-boot/pkg', templates: '/etc/overlay-boot/templates', socket: '/run/overlay-boot/pkgd.sock', bootList: '/etc/subhosts.conf' });
   t.equal(c.limits.maxUnpackedSize, 2 * 1024 ** 3);
+  t.same(c.download, { maxSize: 2 * 1024 ** 3, timeoutMs: 300_000, retries: 3 });
   t.same(c.warnings, []);
 });
 
@@ -35,6 +36,10 @@ t.test('every key read; --config wins over the environment', async (t) => {
     'boot_list = /srv/subhosts.conf',
     '[limits]',
     'max_unpacked_size = 512M',
+    '[download]',
+    'max_size = 64M',
+    'timeout = 30',
+    'retries = 0',
   ].join('\n'));
   const other = write(t, '[trust]\nkeys = /other\n');
   const c = readPkgConfig({ file, env: { OVERLAY_PKG_CONFIG: other } });
@@ -42,6 +47,7 @@ t.test('every key read; --config wins over the environment', async (t) => {
   t.same(c.trust, { keys: '/srv/keys', requireSignature: false, deviceKey: '/etc/device.key' });
   t.same(c.paths, { state: '/srv/state/', templates: '/srv/templates', socket: '/run/x.sock', bootList: '/srv/subhosts.conf' });
   t.equal(c.limits.maxUnpackedSize, 512 * 1024 * 1024);
+  t.same(c.download, { maxSize: 64 * 1024 * 1024, timeoutMs: 30_000, retries: 0 });
   const e = readPkgConfig({ env: { OVERLAY_PKG_CONFIG: other } });
   t.equal(e.file, other, 'the environment names the file');
   t.equal(e.trust.keys, '/other');
@@ -72,6 +78,12 @@ t.test('bad values are errors naming file, line and key', async (t) => {
     ['[limits]\nmax_unpacked_size = 2T\n', 'limits.max_unpacked_size', 2],
     ['[limits]\nmax_unpacked_size = 0\n', 'limits.max_unpacked_size', 2],
     ['[trust]\ndevice_key = /a\ndevice_key = b\n', 'trust.device_key', 3],
+    ['[download]\nmax_size = -1\n', 'download.max_size', 2],
+    ['[download]\ntimeout = 0\n', 'download.timeout', 2],
+    ['[download]\n\ntimeout = 2.5\n', 'download.timeout', 3],
+    ['[download]\ntimeout = 86401\n', 'download.timeout', 2],
+    ['[download]\nretries = 101\n', 'download.retries', 2],
+    ['[download]\nretries = many\n', 'download.retries', 2],
   ];
   for (const [text, variable, line] of cases) {
     const file = write(t, text);
