@@ -24,7 +24,7 @@ export function formatEUs(eus: ListedEU[]): string {
 }
 
 async function eus(du: string | undefined, ctx: PkgContext): Promise<number> {
-  const { ExecutionUnit, recovered } = await listEUs(ctx.config.paths.state, du === undefined ? {} : { du });
+  const { ExecutionUnit, recovered } = await listEUs(ctx.config.paths.state, { timeoutMs: ctx.config.lifecycle.euTimeoutMs, ...(du === undefined ? {} : { du }) });
   printRecovered(ctx, recovered);
   if (flagOption(ctx, 'json')) printJSON(ctx, { changed: false, ExecutionUnit });
   else ctx.io.stdout(ExecutionUnit.length ? formatEUs(ExecutionUnit) : 'no EU\n');

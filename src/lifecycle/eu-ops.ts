@@ -45,7 +45,7 @@ export interface EuRequestOptions {
   events?: LifecycleEvents;
   /** The subhosts' runtime state directory. Default /run/overlay-boot. */
   runtimeDir?: string;
-  /** Milliseconds the EU has to become Active or Idle. Default 10000. */
+  /** Milliseconds the EU has to become Active or Idle. Default: the config's `[lifecycle] eu_timeout`. */
   timeoutMs?: number;
   lock?: LockOptions;
   /** The command line, for the history. */
@@ -132,7 +132,7 @@ export function observedFault(recorded: EuRecord, live: EuProbe['Status']): EuFa
 async function euRequest(action: EuAction, opts: EuRequestOptions): Promise<EuOutcome> {
   const stateDir = opts.config.paths.state;
   const runtimeDir = opts.runtimeDir ?? DEFAULT_STATE_DIR;
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_EU_TIMEOUT_MS;
+  const timeoutMs = opts.timeoutMs ?? opts.config.lifecycle.euTimeoutMs;
   const euOpts: EuOptions = { runtimeDir, timeoutMs };
   const store = new DuStore(stateDir);
   let changed = false;

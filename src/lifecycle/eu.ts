@@ -17,13 +17,14 @@ import { enter } from '../commands/enter.js';
 import { readReaperReport } from '../commands/list.js';
 import { stopByName } from '../commands/stop.js';
 import { OverlayBootError, isOverlayBootError } from '../errors.js';
+import { DEFAULT_EU_TIMEOUT_MS } from '../package/config.js';
 import { openLogFile } from '../subhost/log.js';
 import { DEFAULT_STATE_DIR, liveness, readStateRecord, statePath } from '../subhost/state.js';
 import { euid } from './identity.js';
 import type { EuFaultCode, EuRecord } from './store.js';
 
 /** How long an EU may take to reach Active or Idle, by default (`[lifecycle] eu_timeout`). */
-export const DEFAULT_EU_TIMEOUT_MS = 10000;
+export { DEFAULT_EU_TIMEOUT_MS };
 
 /** How often start and stop look at the EU's status while they wait. */
 const POLL_MS = 100;

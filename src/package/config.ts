@@ -20,6 +20,9 @@ export const DEFAULT_DOWNLOAD_TIMEOUT_MS = 300_000;
 /** Default `[download] retries`: resumes after a broken transfer. */
 export const DEFAULT_DOWNLOAD_RETRIES = 3;
 
+/** Default `[lifecycle] eu_timeout`: 10 s, in milliseconds. */
+export const DEFAULT_EU_TIMEOUT_MS = 10_000;
+
 /** The checked configuration, every value filled in. */
 export interface PkgConfig {
   /** The file read; undefined when the default file is absent and defaults apply. */
@@ -55,6 +58,11 @@ export interface PkgConfig {
     /** Resumes after a broken transfer; default 3. */
     retries: number;
   };
+  /** Deployment and execution units. */
+  lifecycle: {
+    /** How long an EU has to become Active or Idle, and one status probe, in ms (the file gives seconds); default 10 s. */
+    euTimeoutMs: number;
+  };
   /** Unknown sections and keys, one message each (`file:line: ...`). */
   warnings: string[];
 }
@@ -76,6 +84,7 @@ export function defaultPkgConfig(): PkgConfig {
     paths: { state: '/var/lib/overlay-boot/pkg', templates: '/etc/overlay-boot/templates', socket: '/run/overlay-boot/pkgd.sock', bootList: '/etc/subhosts.conf' },
     limits: { maxUnpackedSize: DEFAULT_MAX_UNPACKED_SIZE },
     download: { maxSize: DEFAULT_DOWNLOAD_MAX_SIZE, timeoutMs: DEFAULT_DOWNLOAD_TIMEOUT_MS, retries: DEFAULT_DOWNLOAD_RETRIES },
+    lifecycle: { euTimeoutMs: DEFAULT_EU_TIMEOUT_MS },
     warnings: [],
   };
 }
@@ -128,6 +137,7 @@ const KNOWN: Record<string, string[]> = {
   paths: ['state', 'templates', 'socket', 'boot_list'],
   limits: ['max_unpacked_size'],
   download: ['max_size', 'timeout', 'retries'],
+  lifecycle: ['eu_timeout'],
 };
 
 const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
@@ -208,5 +218,7 @@ export function parsePkgConfig(text: string, file: string): PkgConfig {
   const timeout = integer('download', 'timeout', 1, 86_400);
   if (timeout !== undefined) config.download.timeoutMs = timeout * 1000;
   config.download.retries = integer('download', 'retries', 0, 100) ?? config.download.retries;
+  const euTimeout = integer('lifecycle', 'eu_timeout', 1, 3600);
+  if (euTimeout !== undefined) config.lifecycle.euTimeoutMs = euTimeout * 1000;
   return config;
 }

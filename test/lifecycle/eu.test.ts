@@ -5,6 +5,7 @@ import path from 'node:path';
 import t from 'tap';
 import { boot } from '../../src/commands/boot.js';
 import { isOverlayBootError } from '../../src/errors.js';
+import { parsePkgConfig } from '../../src/package/config.js';
 import { discoverEUs, euFaultOf, euLiveStatus, isEuName, probeEU, startEU, stopEU } from '../../src/lifecycle/eu.js';
 import { runInside, serviceScript } from '../helpers/du.js';
 import { makeSubhost, subhostTest, tempDir, uniqueName } from '../helpers/subhost.js';
@@ -33,6 +34,12 @@ t.test('discoverEUs: executable regular files with EU names, sorted; links and o
     { EUID: 'du1/web', Name: 'web', AutoStart: true, Status: 'Idle', ExecutionFaultCode: 'NoFault' },
   ]);
   t.ok(isEuName('httpd') && isEuName('my-svc.2') && !isEuName('a/b') && !isEuName('x~') && !isEuName('-x'));
+});
+
+t.test('[lifecycle] eu_timeout: seconds, 1 to 3600, default 10', async (t) => {
+  t.equal(parsePkgConfig('', 'pkg.ini').lifecycle.euTimeoutMs, 10000);
+  t.equal(parsePkgConfig('[lifecycle]\neu_timeout = 3\n', 'pkg.ini').lifecycle.euTimeoutMs, 3000);
+  t.throws(() => parsePkgConfig('[lifecycle]\neu_timeout = 0\n', 'pkg.ini'), { code: 'PKG_CONFIG_INVALID', line: 2, variable: 'lifecycle.eu_timeout' });
 });
 
 t.test('on a real subhost', async (t) => {
