@@ -6,7 +6,8 @@ import t from 'tap';
 import { boot } from '../../src/commands/boot.js';
 import { isOverlayBootError } from '../../src/errors.js';
 import { parsePkgConfig } from '../../src/package/config.js';
-import { discoverEUs, euFaultOf, euLiveStatus, isEuName, probeEU, startEU, stopEU } from '../../src/lifecycle/eu.js';
+import { discoverEUs, euFaultOf, euLiveStatus, isEuName, ociEU, probeEU, startEU, stopEU } from '../../src/lifecycle/eu.js';
+import { list as listSubhosts } from '../../src/commands/list.js';
 import { runInside, serviceScript } from '../helpers/du.js';
 import { makeSubhost, subhostTest, tempDir, uniqueName } from '../helpers/subhost.js';
 
@@ -90,5 +91,18 @@ t.test('on a real subhost', async (t) => {
     writeService(path.join(sh.base, 'root'), 'auto');
     await boot(sh.conf);
     t.equal(await euLiveStatus(name, discoverEUs(path.join(sh.base, 'root'), name)[0]!), 'Active');
+  });
+  await subhostTest(t, 'an OCI EU: the RUN service, Active as the reaper reports it; stop and start are the subhost\'s', [name], async (t) => {
+    const sh = makeSubhost(t, name, ['RUN=sleep 100000']);
+    const eu = ociEU(name, 'bundle');
+    t.same(eu, { EUID: `${name}/bundle`, Name: 'bundle', kind: 'run', AutoStart: true, Status: 'Idle', ExecutionFaultCode: 'NoFault' });
+    t.equal(await euLiveStatus(name, eu), 'Idle', 'Idle while the subhost does not run');
+    await startEU(name, eu, { configPath: sh.conf });
+    t.equal(await euLiveStatus(name, eu), 'Active', 'booted: the RUN service runs');
+    await stopEU(name, eu);
+    t.notOk(listSubhosts().some((s) => s.name === name), 'stopping it stopped the subhost');
+    t.equal(await euLiveStatus(name, eu), 'Idle');
+    const noConfig = await startEU(name, eu, { timeoutMs: 1000 }).catch((e: unknown) => e);
+    t.equal(euFaultOf(noConfig), 'FailureOnStart', 'no config to boot it with: FailureOnStart');
   });
 });
