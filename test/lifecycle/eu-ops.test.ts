@@ -3,6 +3,7 @@
 // no-ops, failures with their ExecutionFaultCode, a service that dies, a subhost that
 // does not run, and recovery after a SIGKILL in the middle of a start.
 import { spawnSync } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
@@ -11,6 +12,7 @@ import { stopByName } from '../../src/commands/stop.js';
 import { list as listSubhosts } from '../../src/commands/list.js';
 import { euRestart, euStart, euStop, listEUs } from '../../src/lifecycle/eu-ops.js';
 import { euLiveStatus } from '../../src/lifecycle/eu.js';
+import type { LifecycleEvents } from '../../src/lifecycle/events.js';
 import { History } from '../../src/lifecycle/history.js';
 import { installDU } from '../../src/lifecycle/install.js';
 import { Journal } from '../../src/lifecycle/journal.js';
@@ -75,6 +77,23 @@ t.test('start, stop, restart through the library', async (t) => {
   const pid = runInside(du, ['cat', '/run/web.pid']).stdout.trim();
   t.match(await euRestart({ config: env.config, euid: `${du}/web` }), { changed: true, eu: { Status: 'Active' } }, 'restart of an Active one');
   t.not(runInside(du, ['cat', '/run/web.pid']).stdout.trim(), pid, 'a new process');
+
+  // Events: the EU's transient and final Status, and the finished operation.
+  const events = new EventEmitter() as LifecycleEvents;
+  const seen: string[] = [];
+  events.on('eu.status', (e) => seen.push(`${e.EUID} ${e.Status} ${e.ExecutionFaultCode}`));
+  events.on('operation.complete', (e) => seen.push(`${e.OperationPerformed} ${e.CurrentState}`));
+  await euStop({ config: env.config, euid: `${du}/web`, events });
+  t.same(seen, [`${du}/web Stopping NoFault`, `${du}/web Idle NoFault`, 'EUStop Installed']);
+
+  // A record that says Stopping (as during a stop) refuses a start: 9029.
+  const rec = store.get(du)!;
+  store.put({ ...rec, EUs: rec.EUs.map((e) => (e.Name === 'web' ? { ...e, Status: 'Stopping' as const } : e)) });
+  const refused = await euStart({ config: env.config, euid: `${du}/web` });
+  t.equal(refused.entry.Fault?.FaultCode, 9029, 'start while Stopping: 9029');
+  t.match(refused.entry.Fault?.FaultString, /PKG_EU_STATE/);
+  t.match(refused, { changed: false, eu: { Status: 'Idle' } }, 'the live state recorded after the refusal');
+  await euStart({ config: env.config, euid: `${du}/web` });
 
   const liar = await euStart({ config: env.config, euid: `${du}/liar`, timeoutMs: 1500 });
   t.equal(liar.entry.CurrentState, 'Failed');
