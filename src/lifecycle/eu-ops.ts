@@ -266,6 +266,9 @@ export interface ListedEU {
   Subhost: string;
 }
 
+/** How many status probes {@link listEUs} runs at once. */
+const PROBES_AT_ONCE = 8;
+
 /** Options of {@link listEUs}. */
 export interface ListEUsOptions {
   /** Only this DU's EUs (subhost NAME or UUID). Default every DU's. */
@@ -286,9 +289,17 @@ export async function listEUs(stateDir: string, opts: ListEUsOptions = {}): Prom
   const store = new DuStore(stateDir);
   const records = opts.du === undefined ? store.list() : [findDU(store, opts.du)];
   const euOpts: EuOptions = { runtimeDir: opts.runtimeDir ?? DEFAULT_STATE_DIR, timeoutMs: opts.timeoutMs ?? DEFAULT_EU_TIMEOUT_MS };
-  const ExecutionUnit = await Promise.all(records.flatMap((r) => r.EUs.map(async (eu): Promise<ListedEU> => {
-    const live = (await probeEU(r.Subhost, eu, euOpts)).Status;
-    return { EUID: eu.EUID, Name: eu.Name, Status: live, AutoStart: eu.AutoStart, ExecutionFaultCode: observedFault(eu, live), Subhost: r.Subhost };
-  })));
+  const all = records.flatMap((r) => r.EUs.map((eu) => ({ r, eu })));
+  const ExecutionUnit: ListedEU[] = new Array<ListedEU>(all.length);
+  // A few probes at a time: each is a process entering a subhost, and a host may have hundreds of EUs.
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < all.length; i = next++) {
+      const { r, eu } = all[i]!;
+      const live = (await probeEU(r.Subhost, eu, euOpts)).Status;
+      ExecutionUnit[i] = { EUID: eu.EUID, Name: eu.Name, Status: live, AutoStart: eu.AutoStart, ExecutionFaultCode: observedFault(eu, live), Subhost: r.Subhost };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PROBES_AT_ONCE, all.length) }, worker));
   return recovered ? { ExecutionUnit, recovered } : { ExecutionUnit };
 }

@@ -215,28 +215,31 @@ export async function startEU(subhost: string, eu: EuRecord, opts: EuOptions & {
 
 /**
  * Stops EU `eu` of DU subhost `subhost` and waits until its status is Idle, at most
- * `timeoutMs`: `/etc/init.d/NAME stop` inside; a `run` EU stops its subhost. Nothing to
- * do when the subhost does not run. Throws PKG_EU_FAILED (step `stop`; FailureOnStop).
+ * `timeoutMs`: `/etc/init.d/NAME stop` inside (its exit status only reported: the
+ * status decides); a `run` EU stops its subhost. Nothing to do when the subhost does
+ * not run. Throws PKG_EU_FAILED (step `stop`; FailureOnStop) when it is not Idle in time.
  */
 export async function stopEU(subhost: string, eu: EuRecord, opts: EuOptions = {}): Promise<void> {
   const runtimeDir = opts.runtimeDir ?? DEFAULT_STATE_DIR;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_EU_TIMEOUT_MS;
   const deadline = Date.now() + timeoutMs;
   if (runningPid1(subhost, runtimeDir) === undefined) return;
+  let code: number;
   try {
     if (eu.kind === 'run') {
       await stopByName(subhost, { stateDir: runtimeDir });
       return;
     }
-    const code = await runScript(subhost, eu.Name, 'stop', runtimeDir, timeoutMs);
-    if (code !== 0) throw euFailed(eu, 'stop', 'Idle', `${euScript(eu.Name)} stop exited with ${code}`);
+    code = await runScript(subhost, eu.Name, 'stop', runtimeDir, timeoutMs);
   } catch (e) {
     if (notRunning(e)) return;
-    if (isOverlayBootError(e) && e.code === 'PKG_EU_FAILED') throw e;
     throw euFailed(eu, 'stop', 'Idle', isOverlayBootError(e) ? `${e.code}: ${e.message}` : String(e), e);
   }
+  // Many scripts' stop exits non-zero when the service had ended already: the status decides.
   const probe = await waitFor(subhost, eu, 'Idle', deadline, { ...opts, runtimeDir });
-  if (probe.Status !== 'Idle') throw euFailed(eu, 'stop', 'Idle', `still ${probe.Status} after ${timeoutMs} ms`);
+  if (probe.Status !== 'Idle') {
+    throw euFailed(eu, 'stop', 'Idle', `still ${probe.Status} after ${timeoutMs} ms${code === 0 ? '' : ` (${euScript(eu.Name)} stop exited with ${code})`}`);
+  }
 }
 
 /** The ExecutionFaultCode a failure of {@link startEU} or {@link stopEU} means; undefined for other errors. */

@@ -1,6 +1,6 @@
 // The EU primitives on a real subhost whose UPPER holds init scripts: discovery, the
 // live LSB status, start and stop with their timeouts, and boot's START override.
-import { chmodSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { boot } from '../../src/commands/boot.js';
@@ -57,8 +57,17 @@ t.test('on a real subhost', async (t) => {
     writeService(root, 'broken', 'exit 1');
     // status answers neither 0 nor 3
     writeFileSync(path.join(root, 'etc/init.d/odd'), '#!/bin/sh\ncase "$1" in status) exit 4;; esac\nexit 0\n', { mode: 0o755 });
+    // stop ends the service but exits 1; stop that ends nothing
+    writeService(root, 'sloppy');
+    writeService(root, 'stuck');
+    const stopWith = (n: string, stop: string) => {
+      const f = path.join(root, 'etc/init.d', n);
+      writeFileSync(f, readFileSync(f, 'utf8').replace(/^stop\)\n(.*\n)*?  ;;$/m, `stop)\n  ${stop}\n  ;;`), { mode: 0o755 });
+    };
+    stopWith('sloppy', `kill "$(cat /run/sloppy.pid)"; exit 1`);
+    stopWith('stuck', 'exit 0');
     const eus = Object.fromEntries(discoverEUs(root, name).map((eu) => [eu.Name, eu]));
-    t.same(Object.keys(eus), ['auto', 'broken', 'liar', 'odd', 'svc']);
+    t.same(Object.keys(eus), ['auto', 'broken', 'liar', 'odd', 'sloppy', 'stuck', 'svc']);
     const eu = (n: string) => eus[n]!;
 
     t.equal(await euLiveStatus(name, eu('svc'), { runtimeDir }), 'Idle', 'Idle while the subhost does not run');
@@ -80,6 +89,14 @@ t.test('on a real subhost', async (t) => {
     const broken = await startEU(name, eu('broken'), { timeoutMs: 1500 }).catch((e: unknown) => e);
     t.ok(isOverlayBootError(broken) && broken.code === 'PKG_EU_FAILED' && /exited with 1/.test(broken.message), 'a failing start script');
     t.same(await probeEU(name, eu('odd')), { Status: 'Idle', note: '/etc/init.d/odd status exited with 4' }, 'status 4: Idle with a note');
+
+    await startEU(name, eu('sloppy'));
+    await stopEU(name, eu('sloppy'));
+    t.equal(await euLiveStatus(name, eu('sloppy')), 'Idle', 'a stop that exits 1 but ends the service is fine');
+    await startEU(name, eu('stuck'));
+    const stuck = await stopEU(name, eu('stuck'), { timeoutMs: 1500 }).catch((e: unknown) => e);
+    t.equal(euFaultOf(stuck), 'FailureOnStop', 'a service that does not stop: FailureOnStop');
+    t.equal(await euLiveStatus(name, eu('stuck')), 'Active');
 
     await startEU(name, eu('svc'));
     // the service dies on its own: the live status says so
