@@ -18,13 +18,12 @@
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { boot } from '../commands/boot.js';
-import { enter } from '../commands/enter.js';
 import { OverlayBootError } from '../errors.js';
 import type { PkgConfig } from '../package/config.js';
 import { DEFAULT_STATE_DIR, liveness, readStateRecord, statePath } from '../subhost/state.js';
 import { addToBootList, removeFromBootList } from './boot-list.js';
 import { crashPoint, journalStep } from './crash.js';
-import { initScriptPath } from './du-config.js';
+import { euLiveStatus, startEU, stopEU } from './eu.js';
 import { ensureDir, fsyncDir, removeDirIfEmpty } from './durable.js';
 import { duStateChange, type LifecycleEvents } from './events.js';
 import type { HistoryEntry } from './history.js';
@@ -99,11 +98,6 @@ function hasScript(record: DuRecord, script: string): boolean {
   return existsSync(path.join(record.layer, OPKG_INFO_DIR, `${record.Name}.${script}`));
 }
 
-/** Runs `/etc/init.d/EU ACTION` inside; its status is not an error here (best effort, as the subhost stop follows). */
-async function initScript(subhost: string, eu: string, action: string, runtimeDir: string): Promise<number> {
-  return enter(subhost, [initScriptPath(eu), action], { stateDir: runtimeDir, stdio: 'ignore' }).catch(() => 1);
-}
-
 /** Removes a DU (see the module's description). A failure is the result's Fault (nothing removed), not a throw. */
 export async function uninstallDU(opts: UninstallOptions): Promise<UninstallOutcome> {
   const stateDir = opts.config.paths.state;
@@ -136,13 +130,15 @@ export async function uninstallDU(opts: UninstallOptions): Promise<UninstallOutc
       const calls: ScriptCall[] = [];
       if (hasScript(record, 'prerm')) calls.push({ script: 'prerm', args: ['remove'] });
       if (hasScript(record, 'postrm')) calls.push({ script: 'postrm', args: ['remove'] });
-      const active = record.EUs.filter((eu) => eu.Status === 'Active').map((eu) => eu.Name);
+      const active = record.EUs.filter((eu) => eu.Status === 'Active');
       if (isRunning(record.Subhost, runtimeDir)) {
-        journalStep(journal, 'eus-stopped', { active });
-        for (const eu of [...active].reverse()) await initScript(record.Subhost, eu, 'stop', runtimeDir);
+        journalStep(journal, 'eus-stopped', { active: active.map((eu) => eu.Name) });
+        // Live status, not only the record's: an EU started by hand is stopped too. The
+        // subhost's stop follows, so a stop that fails is not the uninstall's failure.
+        for (const eu of [...record.EUs].reverse()) await stopEU(record.Subhost, eu, { runtimeDir }).catch(() => undefined);
       } else if (calls.length > 0) {
         journalStep(journal, 'booted', {});
-        await boot(unit.config, Object.assign({ stateDir: runtimeDir }, { start: [] as string[] }));
+        await boot(unit.config, { stateDir: runtimeDir, start: [] });
       }
       for (const call of calls) await runScript(record.Subhost, record.Name, call, { runtimeDir });
       journalStep(journal, 'stopping');
@@ -222,8 +218,13 @@ export async function rollbackUninstall(op: JournalOperation): Promise<void> {
   if (!running) {
     await boot(unitPaths(intent.stateDir, op.subhost).config, { stateDir: intent.runtimeDir });
   }
-  const active = (step('eus-stopped')?.data?.active as string[] | undefined) ?? [];
-  for (const eu of active) await initScript(op.subhost, eu, 'start', intent.runtimeDir);
+  // The AutoStart EUs came up with the boot; the others that were Active are started again.
+  const active = new Set((step('eus-stopped')?.data?.active as string[] | undefined) ?? []);
+  for (const eu of record.EUs.filter((e) => active.has(e.Name))) {
+    if ((await euLiveStatus(op.subhost, eu, { runtimeDir: intent.runtimeDir }).catch(() => 'Idle')) !== 'Active') {
+      await startEU(op.subhost, eu, { runtimeDir: intent.runtimeDir }).catch(() => undefined);
+    }
+  }
 }
 
 /** Recovers an uninstall: forward after `committed` (Uninstalled), else back (Failed). */

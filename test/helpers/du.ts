@@ -6,7 +6,7 @@
  * state directory knows of (DUs and staging subhosts) is stopped before the directory
  * is removed, so a failing test leaves nothing running.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { Test } from 'tap';
@@ -53,7 +53,11 @@ export interface DuEnvOptions {
  */
 export function makeDuEnv(t: Test, opts: DuEnvOptions = {}): DuEnv {
   const dir = tempDir(t, 'ovb-du-');
-  const state = path.join(dir, 'state');
+  // On another filesystem than LOWER (the bee template's /): overlayfs refuses a lower
+  // layer below another lower layer's root on the same filesystem (ELOOP, "overlapping
+  // lowerdir path"), and /tmp is on the root filesystem here. /dev/shm is a tmpfs.
+  const state = path.join(mkdtempSync('/dev/shm/ovb-du-state-'), 'state');
+  t.teardown(() => rmSync(path.dirname(state), { recursive: true, force: true }));
   const templates = path.join(dir, 'templates');
   const keys = path.join(dir, 'keys');
   const bootList = path.join(dir, 'subhosts.conf');

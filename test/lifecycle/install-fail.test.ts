@@ -15,15 +15,17 @@ for (const [script, body] of [
 ] as const) {
   t.test(`a ${script} that fails: Failed with fault 9025, nothing left on the host`, async (t) => {
     const env = makeDuEnv(t);
-    const before = snapshotHost();
     const name = uniqueName('fa');
+    // This DU's and any staging subhost's objects (other work may boot subhosts meanwhile).
+    const mine = { names: [name, 'stg'] };
+    const before = snapshotHost(mine);
     const file = buildDu(env, { name: 'failing', scripts: { [script]: body, ...(script === 'preinst' ? { postinst: '#!/bin/sh\nexit 0\n' } : {}) } });
     const out = await installDU({ config: env.config, source: file, name });
     t.equal(out.entry.CurrentState, 'Failed');
     t.match(out.error, { code: 'PKG_SCRIPT_FAILED', member: script });
     t.equal(out.entry.Fault?.FaultCode, 9025);
     if (script === 'postinst') t.match(out.entry.Fault?.FaultString, /postinst configure exited with status 1 inside stg[0-9a-z]{5}: configuring\nno luck/);
-    t.same(snapshotHost(), before, 'no subhost, namespace, link, mount, cgroup or process left');
+    t.same(snapshotHost(mine), before, 'no subhost, namespace, link, mount, cgroup or process left');
     t.same(readdirSync(env.state).sort(), ['history.jsonl', 'journal.json', 'lock'], 'no unit directory, record or trash');
     t.notOk(existsSync(env.bootList), 'no boot-list line');
   });
