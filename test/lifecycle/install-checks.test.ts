@@ -2,7 +2,7 @@
 // what a refused install leaves: nothing but its line in the history. No subhost boots
 // here (every check fails before the first step).
 import t, { type Test } from 'tap';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { installDU } from '../../src/lifecycle/install.js';
 import { History } from '../../src/lifecycle/history.js';
@@ -39,4 +39,14 @@ t.test('each check refuses with its fault and leaves nothing', async (t) => {
   const history = new History(env.state).read().entries;
   t.same(history.map((e) => e.CurrentState), history.map(() => 'Failed'), 'every refusal is in the history');
   t.equal(history.length, 8);
+});
+
+t.test('a state directory below LOWER on its filesystem is refused before anything is made', { skip: statSync('/tmp').dev !== statSync('/').dev && '/tmp is not on the root filesystem' }, async (t) => {
+  const env = makeDuEnv(t);
+  // env.dir is in /tmp, on the root filesystem here: bee's LOWER is /.
+  const state = path.join(env.dir, 'state-on-root');
+  const out = await installDU({ config: { ...env.config, paths: { ...env.config.paths, state } }, source: buildDu(env) });
+  t.match(out.error, { code: 'PKG_LAYER_OVERLAP' });
+  t.equal(out.entry.Fault?.FaultCode, 9025);
+  t.same(readdirSync(state).sort(), ['history.jsonl', 'journal.json', 'lock']);
 });
