@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { main } from '../../src/cli/pkg.js';
+import { boot } from '../../src/commands/boot.js';
 import { stopByName } from '../../src/commands/stop.js';
 import { list as listSubhosts } from '../../src/commands/list.js';
 import { euRestart, euStart, euStop, listEUs } from '../../src/lifecycle/eu-ops.js';
@@ -24,8 +25,8 @@ import { uniqueName } from '../helpers/subhost.js';
 
 const BIN = fileURLToPath(new URL('../../bin/overlay-pkg.js', import.meta.url));
 
-/** Installs a DU `name` with EUs svc and web (real services), liar (start says 0, never runs), without starting them. */
-async function installDemo(t: Test, env: DuEnv, name: string): Promise<void> {
+/** Installs a DU `name` with EUs svc and web (real services), liar (start says 0, never runs); starts them when `start`. */
+async function installDemo(t: Test, env: DuEnv, name: string, start = false): Promise<void> {
   const file = buildDu(env, {
     name,
     data: {
@@ -38,7 +39,7 @@ async function installDemo(t: Test, env: DuEnv, name: string): Promise<void> {
   // same filesystem as an overlapping lower layer (ELOOP), which the bee EE hits here.
   const lower = makeBusyboxRoot(path.join(env.dir, 'lower'));
   writeTemplate(env, 'bbx', [`LOWER=${lower}`, 'START=none']);
-  const out = await installDU({ config: env.config, source: file, name, ee: 'bbx', start: false });
+  const out = await installDU({ config: env.config, source: file, name, ee: 'bbx', start });
   t.equal(out.entry.CurrentState, 'Installed', JSON.stringify(out.entry.Fault));
 }
 
@@ -166,4 +167,16 @@ t.test('overlay-pkg eus/start/stop/restart: main() and bin/overlay-pkg.js', asyn
   t.equal(new Journal(env.state).pending(), undefined, 'recovered');
   t.match(new DuStore(env.state).get(du)!.EUs.find((e) => e.Name === 'web'), { Status: 'Idle', ExecutionFaultCode: 'FailureOnStart' }, 'the live state recorded');
   t.match(new History(env.state).read().entries.at(-1), { recovered: true, CurrentState: 'Failed' });
+});
+
+t.test('AutoStart EUs start with the DU subhost: at install and whenever it boots', async (t) => {
+  const env = makeDuEnv(t);
+  const du = uniqueName('ea');
+  await installDemo(t, env, du, true);
+  const shown = async () => (await listEUs(env.state, { du })).ExecutionUnit.map((e) => [e.Name, e.Status, e.ExecutionFaultCode]);
+  t.same(await shown(), [['liar', 'Idle', 'FailureOnAutoStart'], ['svc', 'Active', 'NoFault'], ['web', 'Active', 'NoFault']]);
+  await stopByName(du, { timeoutSeconds: 3 });
+  t.same((await shown()).map((e) => e[1]), ['Idle', 'Idle', 'Idle'], 'all Idle with the subhost stopped');
+  await boot(path.join(env.state, 'units', du, `${du}.conf`));
+  t.same((await shown()).map((e) => e[1]), ['Idle', 'Active', 'Active'], 'booted again (as at host boot): the AutoStart EUs are back');
 });
