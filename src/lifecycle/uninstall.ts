@@ -136,8 +136,13 @@ export async function uninstallDU(opts: UninstallOptions): Promise<UninstallOutc
         // Live status, not only the record's: an EU started by hand is stopped too. The
         // subhost's stop follows, so a stop that fails is not the uninstall's failure.
         for (const eu of [...record.EUs].reverse()) await stopEU(record.Subhost, eu, { runtimeDir }).catch(() => undefined);
-      } else if (calls.length > 0) {
+      }
+      // The reaper ends the subhost with its last service, perhaps right now: the scripts
+      // get it stopped for certain and booted again without services (it then runs its
+      // placeholder service), so they never race its end.
+      if (calls.length > 0) {
         journalStep(journal, 'booted', {});
+        await stopQuietly(record.Subhost, runtimeDir);
         await boot(unit.config, { stateDir: runtimeDir, start: [] });
       }
       for (const call of calls) await runScript(record.Subhost, record.Name, call, { runtimeDir });
