@@ -78,6 +78,27 @@ export const ERROR_CODES = {
   PKG_STATE_IO: 'the state directory cannot be read or written',
   PKG_IN_FLIGHT: 'an operation is still in flight in the journal and must be recovered first',
   PKG_LOCK_FAILED: 'the state directory lock cannot be taken',
+  // install and remove (issue 13)
+  PKG_ARCHITECTURE: 'the package is built for another architecture than the host',
+  PKG_EE_DISABLED: 'the execution environment is disabled',
+  PKG_DUPLICATE: 'that package and version is already installed in that execution environment',
+  PKG_NO_SPACE: 'not enough free space on the state directory for the package',
+  PKG_SCRIPT_FAILED: 'a maintainer script failed inside the subhost',
+  PKG_UNKNOWN_DU: 'no deployment unit of that name or UUID',
+  PKG_NAME_TAKEN: 'the subhost NAME is taken by another DU or subhost',
+  PKG_UNSUPPORTED_SOURCE: 'the package source is neither a file nor a supported URL',
+  PKG_LAYER_OVERLAP: 'the state directory is on the filesystem of the EE\'s LOWER, below its root: overlayfs refuses the layer',
+  // OCI bundles, update, removal and hotfix packages (issue 13)
+  PKG_OCI_UNSUPPORTED: "an OCI bundle's config.json asks for something a subhost cannot honour",
+  PKG_OTHER_PACKAGE: 'the update is a different package than the DU',
+  PKG_DOWNGRADE: 'the update is an older version than the installed one',
+  PKG_VERSION_EXISTS: 'the update is the version already installed',
+  PKG_ROLLED_BACK: 'the update was rolled back: an EU that was Active did not become Active again',
+  PKG_HOTFIX_MISMATCH: 'a hotfix does not depend on exactly the installed version of an installed DU',
+  // execution units (issue 13)
+  PKG_UNKNOWN_EU: 'the DU has no execution unit of that name',
+  PKG_EU_STATE: 'the execution unit is in a state that refuses the request (start while Stopping)',
+  PKG_EU_FAILED: 'an execution unit did not reach the requested state (Active or Idle) within its timeout',
   // downloads and Depends (issues 13, 14); PKG_ codes, listed in overlay-pkg(8)
   PKG_DOWNLOAD_BAD_URL: 'the package URL is malformed, holds a user name or password, or is a file URL of another host',
   PKG_DOWNLOAD_PROTOCOL: 'the package URL (or a redirect) uses a protocol other than file, http or https',

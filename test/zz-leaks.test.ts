@@ -3,11 +3,11 @@
 // and does not spill into the next run.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { stopByName } from '../src/commands/stop.js';
 import { listStateRecords } from '../src/subhost/state.js';
-import { snapshotHost } from './helpers/host.js';
+import { DEFAULT_BOOT_LIST, DEFAULT_PKG_STATE, snapshotHost } from './helpers/host.js';
 
 t.test('no subhost, namespace, veth, overlay mount or reaper is left', async (t) => {
   const records = listStateRecords().map((r) => r.record.name);
@@ -39,6 +39,14 @@ t.test('no subhost, namespace, veth, overlay mount or reaper is left', async (t)
   for (const c of cgroups) {
     try { rmdirSync(cgroupDir(c)); } catch { /* busy */ }
   }
+  // overlay-pkg: no DU, unit, trash or operation in flight left in the default state
+  // directory (tests use their own), no line of a test's DU in the default boot list.
+  t.same(snap.pkgState.filter((p) => !['history.jsonl', 'journal.json', 'lock'].includes(p)), [], `nothing but history, journal and lock in ${DEFAULT_PKG_STATE}`);
+  if (snap.pkgState.includes('journal.json')) {
+    t.equal((JSON.parse(readFileSync(path.join(DEFAULT_PKG_STATE, 'journal.json'), 'utf8')) as { operation: unknown }).operation, null, 'no operation in flight there');
+  }
+  const stale = snap.bootList.filter((l) => !l.startsWith('#') && /\/units\/[^/]+\/[^/]+\.conf$/.test(l) && !existsSync(l.trim()));
+  t.same(stale, [], `no line of a removed DU in ${DEFAULT_BOOT_LIST}`);
   const loops = spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout.trim();
   t.equal(loops, '', 'no loop device left');
 });

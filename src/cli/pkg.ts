@@ -1,79 +1,33 @@
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { OverlayBootError } from '../errors.js';
 import { buildPackage, buildRemovalPackage, type BuildResult } from '../package/build.js';
-import { readPkgConfig, type PkgConfig } from '../package/config.js';
-import { isEncrypted } from '../package/encrypted.js';
+import { readPkgConfig } from '../package/config.js';
 import { loadTrustedKeys, type TrustedKey } from '../package/keys.js';
 import { openPackage } from '../package/open.js';
-import { readHead } from '../package/read.js';
 import { signPackage } from '../package/sign.js';
 import type { DataFile, PackageInfo } from '../package/types.js';
 import { verifyPackage } from '../package/verify.js';
 import { History, type HistoryEntry } from '../lifecycle/history.js';
+import { packageSecret } from '../lifecycle/source.js';
 import { listExecEnvs, type ExecEnv } from '../lifecycle/templates.js';
 import { processIO, type CliIO } from './io.js';
+import { DU_COMMANDS } from './pkg-du.js';
+import { EU_COMMANDS } from './pkg-eu.js';
+import { flagOption, stringOption, UsageError, type OptionSpec, type PkgCommand, type PkgContext } from './pkg-command.js';
 import { errorJSON, EXIT_USAGE, formatError } from './report.js';
 
 const TOOL = 'overlay-pkg';
 
-const USAGE = `usage: overlay-pkg [--config FILE] [--json] COMMAND ...
-  info FILE [--key SECRET]                 format, control, members, files, signature, problems
-  verify FILE [--keys DIR] [--key SECRET]  exit 0 when intact, signed by a trusted key and safe
-  build DIR [-o FILE] [--ar] [--sign KEY]  an ipk from DIR in opkg-build's layout
-  build --remove NAME [-o FILE] [--ar] [--sign KEY]
-                                           a removal package for NAME
-  sign FILE --key KEY                      add checksums + signature.sig (FILE.sig for deb/OCI)
-  ees                                      execution environments (templates) with their TR-181 fields
-  history                                  the operations recorded, oldest first
-Global options may stand before or after the command. See overlay-pkg(8).
-`;
-
-const OPTIONS = {
+const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   config: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
-  key: { type: 'string' },
-  keys: { type: 'string' },
-  output: { type: 'string', short: 'o' },
-  ar: { type: 'boolean' },
-  sign: { type: 'string' },
-  remove: { type: 'string' },
-} as const;
-
-type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean };
-
-/** Which options each command takes besides the global ones. */
-const COMMAND_OPTIONS: Record<string, (keyof Values)[]> = {
-  info: ['key'],
-  verify: ['keys', 'key'],
-  build: ['output', 'ar', 'sign', 'remove'],
-  sign: ['key'],
-  ees: [],
-  history: [],
 };
-/** Commands that take no FILE. */
-const NO_ARGUMENT = new Set(['ees', 'history']);
-const GLOBAL_OPTIONS: (keyof Values)[] = ['config', 'json', 'help'];
 
-class UsageError extends Error {}
-
-interface Context {
-  values: Values;
-  config: PkgConfig;
-  io: CliIO;
-}
+type Context = PkgContext;
 
 /** The decryption secret: --key, else the device key file named in [trust], read only for an encrypted file. */
 async function secretFor(file: string, ctx: Context): Promise<string | undefined> {
-  if (ctx.values.key !== undefined) return ctx.values.key;
-  const deviceKey = ctx.config.trust.deviceKey;
-  if (deviceKey === undefined || !isEncrypted(await readHead(file, 16))) return undefined;
-  try {
-    return readFileSync(deviceKey, 'utf8').trim();
-  } catch (e) {
-    throw new OverlayBootError('PKG_DECRYPT', `cannot read the device key: ${(e as Error).message}`, { file: deviceKey, variable: 'trust.device_key', cause: e });
-  }
+  return packageSecret(file, ctx.config, stringOption(ctx, 'key'));
 }
 
 function trustedKeys(dir: string, ctx: Context, quietIfMissing: boolean): TrustedKey[] {
@@ -131,16 +85,16 @@ function infoJSON(info: PackageInfo): Record<string, unknown> {
 async function info(file: string, ctx: Context): Promise<number> {
   const keys = trustedKeys(ctx.config.trust.keys, ctx, true);
   const pkg = await openPackage(file, { keys, secret: await secretFor(file, ctx), maxUnpackedSize: ctx.config.limits.maxUnpackedSize });
-  ctx.io.stdout(ctx.values.json ? JSON.stringify(infoJSON(pkg), null, 2) + '\n' : formatInfo(pkg));
+  ctx.io.stdout(flagOption(ctx, 'json') ? JSON.stringify(infoJSON(pkg), null, 2) + '\n' : formatInfo(pkg));
   return pkg.problems.length ? 1 : 0;
 }
 
 async function verify(file: string, ctx: Context): Promise<number> {
-  const keys = trustedKeys(ctx.values.keys ?? ctx.config.trust.keys, ctx, false);
+  const keys = trustedKeys(stringOption(ctx, 'keys') ?? ctx.config.trust.keys, ctx, false);
   const requireSignature = ctx.config.trust.requireSignature;
   const pkg = await verifyPackage(file, { keys, requireSignature, secret: await secretFor(file, ctx), maxUnpackedSize: ctx.config.limits.maxUnpackedSize });
   const s = pkg.signature;
-  if (ctx.values.json) {
+  if (flagOption(ctx, 'json')) {
     ctx.io.stdout(JSON.stringify({ ok: true, file, format: pkg.format, container: pkg.container, signature: s, requireSignature }, null, 2) + '\n');
   } else {
     const how = s.verified ? `signed (${s.kind}) by trusted key ${s.keyId}` : `${signatureText(s)} (a signature is not required)`;
@@ -150,26 +104,28 @@ async function verify(file: string, ctx: Context): Promise<number> {
 }
 
 function built(r: BuildResult, signed: boolean, ctx: Context): number {
-  if (ctx.values.json) ctx.io.stdout(JSON.stringify({ file: r.file, control: r.control, installedSize: r.installedSize, signed }, null, 2) + '\n');
+  if (flagOption(ctx, 'json')) ctx.io.stdout(JSON.stringify({ file: r.file, control: r.control, installedSize: r.installedSize, signed }, null, 2) + '\n');
   else ctx.io.stdout(`${r.file}\n`);
   return 0;
 }
 
 async function build(args: string[], ctx: Context): Promise<number> {
-  const v = ctx.values;
-  const opts = { output: v.output, container: v.ar ? 'ar' as const : 'tar' as const, signKey: v.sign, env: ctx.io.env };
-  if (v.remove !== undefined) {
+  const signKey = stringOption(ctx, 'sign');
+  const opts = { output: stringOption(ctx, 'output'), container: flagOption(ctx, 'ar') ? 'ar' as const : 'tar' as const, signKey, env: ctx.io.env };
+  const remove = stringOption(ctx, 'remove');
+  if (remove !== undefined) {
     if (args.length) throw new UsageError('build --remove NAME takes no DIR');
-    return built(await buildRemovalPackage(v.remove, opts), v.sign !== undefined, ctx);
+    return built(await buildRemovalPackage(remove, opts), signKey !== undefined, ctx);
   }
   if (args.length !== 1) throw new UsageError('build takes one DIR');
-  return built(await buildPackage(args[0]!, opts), v.sign !== undefined, ctx);
+  return built(await buildPackage(args[0]!, opts), signKey !== undefined, ctx);
 }
 
 async function sign(file: string, ctx: Context): Promise<number> {
-  if (ctx.values.key === undefined) throw new UsageError('sign needs --key KEY (a PEM private key or signify secret key file)');
-  const r = await signPackage(file, ctx.values.key);
-  if (ctx.values.json) ctx.io.stdout(JSON.stringify(r, null, 2) + '\n');
+  const key = stringOption(ctx, 'key');
+  if (key === undefined) throw new UsageError('sign needs --key KEY (a PEM private key or signify secret key file)');
+  const r = await signPackage(file, key);
+  if (flagOption(ctx, 'json')) ctx.io.stdout(JSON.stringify(r, null, 2) + '\n');
   else ctx.io.stdout(r.kind === 'embedded' ? `${file}: signed (checksums + signature.sig)\n` : `${r.written}: detached signature written\n`);
   return 0;
 }
@@ -190,7 +146,7 @@ export function formatExecEnvs(ees: ExecEnv[]): string {
 
 async function ees(ctx: Context): Promise<number> {
   const list = await listExecEnvs(ctx.config);
-  ctx.io.stdout(ctx.values.json ? JSON.stringify({ changed: false, ExecEnv: list }, null, 2) + '\n' : formatExecEnvs(list));
+  ctx.io.stdout(flagOption(ctx, 'json') ? JSON.stringify({ changed: false, ExecEnv: list }, null, 2) + '\n' : formatExecEnvs(list));
   return 0;
 }
 
@@ -202,29 +158,70 @@ export function formatHistoryEntry(e: HistoryEntry): string {
   return `${e.CompleteTime}  #${e.id}  ${what}: ${e.CurrentState}${fault}${recovered}  [uid ${e.uid}, pid ${e.pid}: ${e.command}]`;
 }
 
-function history(ctx: Context): number {
+async function history(ctx: Context): Promise<number> {
   const { entries, warnings } = new History(ctx.config.paths.state).read();
   for (const w of warnings) ctx.io.stderr(`${TOOL}: warning: ${w}\n`);
-  if (ctx.values.json) ctx.io.stdout(JSON.stringify({ changed: false, operations: entries }, null, 2) + '\n');
+  if (flagOption(ctx, 'json')) ctx.io.stdout(JSON.stringify({ changed: false, operations: entries }, null, 2) + '\n');
   else ctx.io.stdout(entries.map((e) => formatHistoryEntry(e) + '\n').join(''));
   return 0;
 }
 
-function parse(argv: string[]): { values: Values; command: string; args: string[] } {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: OPTIONS });
+const ONE_FILE = { min: 1, max: 1, what: 'one FILE' };
+const NONE = { min: 0, max: 0, what: 'no arguments' };
+
+/** The package commands of this file. */
+const PACKAGE_COMMANDS: Record<string, PkgCommand> = {
+  info: { usage: ['info FILE [--key SECRET]                 format, control, members, files, signature, problems'], options: { key: { type: 'string' } }, args: ONE_FILE, run: (a, c) => info(a[0]!, c) },
+  verify: {
+    usage: ['verify FILE [--keys DIR] [--key SECRET]  exit 0 when intact, signed by a trusted key and safe'],
+    options: { keys: { type: 'string' }, key: { type: 'string' } }, args: ONE_FILE, run: (a, c) => verify(a[0]!, c),
+  },
+  build: {
+    usage: [
+      "build DIR [-o FILE] [--ar] [--sign KEY]  an ipk from DIR in opkg-build's layout",
+      'build --remove NAME [-o FILE] [--ar] [--sign KEY]',
+      '                                         a removal package for NAME',
+    ],
+    options: { output: { type: 'string', short: 'o' }, ar: { type: 'boolean' }, sign: { type: 'string' }, remove: { type: 'string' } },
+    args: { min: 0, max: 1, what: 'one DIR' }, run: build,
+  },
+  sign: { usage: ['sign FILE --key KEY                      add checksums + signature.sig (FILE.sig for deb/OCI)'], options: { key: { type: 'string' } }, args: ONE_FILE, run: (a, c) => sign(a[0]!, c) },
+  ees: { usage: ['ees                                      execution environments (templates) with their TR-181 fields'], args: NONE, run: (_a, c) => ees(c) },
+  history: { usage: ['history                                  the operations recorded, oldest first'], args: NONE, run: (_a, c) => history(c) },
+};
+
+/** Every command: this file's, then the DU and EU commands. */
+export const COMMANDS: Record<string, PkgCommand> = { ...PACKAGE_COMMANDS, ...DU_COMMANDS, ...EU_COMMANDS };
+
+/** Every option any command takes, with the global ones; a name two commands declare differently is a bug. */
+function allOptions(): Record<string, OptionSpec> {
+  const all: Record<string, OptionSpec> = { ...GLOBAL_OPTIONS };
+  for (const [name, cmd] of Object.entries(COMMANDS)) {
+    for (const [opt, spec] of Object.entries(cmd.options ?? {})) {
+      const seen = all[opt];
+      if (seen && (seen.type !== spec.type || seen.short !== spec.short)) throw new Error(`option --${opt} of ${name} is declared differently elsewhere`);
+      all[opt] = spec;
+    }
+  }
+  return all;
+}
+
+const USAGE = `usage: overlay-pkg [--config FILE] [--json] COMMAND ...
+${Object.values(COMMANDS).flatMap((c) => c.usage).map((l) => `  ${l}`).join('\n')}
+Global options may stand before or after the command. See overlay-pkg(8).
+`;
+
+function parse(argv: string[]): { values: PkgContext['values']; command: string; args: string[] } {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: allOptions() });
   const [command, ...args] = positionals;
   if (values.help) return { values, command: 'help', args };
   if (command === undefined) throw new UsageError('no command given');
-  const allowed = COMMAND_OPTIONS[command];
-  if (!allowed) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
-  for (const name of Object.keys(values) as (keyof Values)[]) {
-    if (!allowed.includes(name) && !GLOBAL_OPTIONS.includes(name)) throw new UsageError(`${command} does not take --${name}`);
+  const cmd = COMMANDS[command];
+  if (!cmd) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  for (const name of Object.keys(values)) {
+    if (!(name in (cmd.options ?? {})) && !(name in GLOBAL_OPTIONS)) throw new UsageError(`${command} does not take --${name}`);
   }
-  if (NO_ARGUMENT.has(command)) {
-    if (args.length) throw new UsageError(`${command} takes no arguments`);
-  } else if (command !== 'build' && args.length !== 1) {
-    throw new UsageError(`${command} takes one FILE`);
-  }
+  if (args.length < cmd.args.min || args.length > cmd.args.max) throw new UsageError(`${command} takes ${cmd.args.what}`);
   return { values, command, args };
 }
 
@@ -240,17 +237,9 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
   const { values, command, args } = parsed;
   if (command === 'help') { io.stdout(USAGE); return 0; }
   try {
-    const config = readPkgConfig({ file: values.config, env: io.env });
+    const config = readPkgConfig({ file: typeof values.config === 'string' ? values.config : undefined, env: io.env });
     for (const w of config.warnings) io.stderr(`${TOOL}: warning: ${w}\n`);
-    const ctx: Context = { values, config, io };
-    switch (command) {
-      case 'info': return await info(args[0]!, ctx);
-      case 'verify': return await verify(args[0]!, ctx);
-      case 'build': return await build(args, ctx);
-      case 'ees': return await ees(ctx);
-      case 'history': return history(ctx);
-      default: return await sign(args[0]!, ctx);
-    }
+    return await COMMANDS[command]!.run(args, { values, config, io });
   } catch (e) {
     if (e instanceof UsageError) {
       io.stderr(`${TOOL}: ${e.message}\n${USAGE}`);

@@ -30,6 +30,12 @@ export interface BootOptions extends Omit<ReadConfigOptions, 'action'> {
   pidFile?: string;
   /** Fail this step on purpose (tests). Default: `OVERLAY_BOOT_FAIL_STEP` from the environment. */
   failStep?: string;
+  /**
+   * START for this boot only, instead of the config's (`[]`: start no service). overlay-pkg
+   * boots a DU's subhost without its AutoStart EUs this way (install --no-start, update).
+   * The state record keeps the digest of the config as written, so overlay-watch adopts it.
+   */
+  start?: string[];
 }
 
 export interface BootResult {
@@ -95,6 +101,8 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
     await unmountBangMounts(native.launcher, bangMounts);
     throw e;
   }
+  const digest = configDigest(config);
+  if (options.start) config = { ...config, start: [...options.start] };
   let plan: BootPlan;
   // PRIVILEGED=no: a range of host ids of its own, reserved until the subhost ends (the plan's undo).
   let idmap: IdRange | undefined;
@@ -123,7 +131,7 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
   }
   const file = statePath(config.name, stateDir);
   const record: StateRecord = {
-    version: 1, name: config.name, config: config.file, configDigest: configDigest(config), log: config.log, boot: processId(process.pid),
+    version: 1, name: config.name, config: config.file, configDigest: digest, log: config.log, boot: processId(process.pid),
     phase: 'booting', startedAt: new Date().toISOString(),
     cables: config.cables.map((c) => ({ hostIf: c.hostIf, subhostIf: c.subhostIf, bridge: c.bridge,
       mac: c.kind === 'veth' ? c.mac : undefined, vlan: c.kind === 'vlan' ? c.vlan : undefined })),

@@ -76,6 +76,34 @@ export const ERROR_FAULTS: Partial<Record<ErrorCode, FaultName>> = {
   // An EE whose template does not check is listed with Status Error; TR-069 has no
   // fault for a broken EE, and "disabled" is what it is in effect.
   PKG_TEMPLATE_INVALID: 'DISABLED_EE',
+  PKG_ARCHITECTURE: 'DU_EE_MISMATCH',
+  PKG_EE_DISABLED: 'DISABLED_EE',
+  PKG_DUPLICATE: 'DUPLICATE_DU',
+  PKG_NO_SPACE: 'RESOURCES_EXCEEDED',
+  // A preinst or postinst that fails inside the EE says the DU does not fit that EE
+  // (what it needs is not there): TR-069 has no fault for a failed script, 9025 is closest.
+  PKG_SCRIPT_FAILED: 'DU_EE_MISMATCH',
+  PKG_UNKNOWN_DU: 'UNKNOWN_DU',
+  PKG_NAME_TAKEN: 'INVALID_ARGUMENTS',
+  PKG_UNSUPPORTED_SOURCE: 'UNSUPPORTED_PROTOCOL',
+  PKG_LAYER_OVERLAP: 'DU_EE_MISMATCH',
+  // A bundle asking for what the EE cannot give does not fit the EE.
+  PKG_OCI_UNSUPPORTED: 'DU_EE_MISMATCH',
+  // TR-069 has no fault for "that file is another package": the request's arguments do
+  // not belong together (DU and file), so 9003.
+  PKG_OTHER_PACKAGE: 'INVALID_ARGUMENTS',
+  PKG_DOWNGRADE: 'DOWNGRADE',
+  PKG_VERSION_EXISTS: 'VERSION_EXISTS',
+  // The new version does not run in this EE (its service does not start), as for a failed script.
+  PKG_ROLLED_BACK: 'DU_EE_MISMATCH',
+  // Depends not satisfied by the installed DUs: the request cannot be carried out as asked.
+  PKG_HOTFIX_MISMATCH: 'REQUEST_DENIED',
+  // TR-069 has no fault for an unknown EU (9028 is the DU's): the EUID argument is invalid.
+  PKG_UNKNOWN_EU: 'INVALID_ARGUMENTS',
+  PKG_EU_STATE: 'INVALID_DU_STATE',
+  // An EU that does not start or stop: the request could not be carried out (the EU's
+  // ExecutionFaultCode says FailureOnStart or FailureOnStop).
+  PKG_EU_FAILED: 'REQUEST_DENIED',
   // Downloads (download.ts). The URL itself is an argument of the request.
   PKG_DOWNLOAD_BAD_URL: 'INVALID_ARGUMENTS',
   PKG_DOWNLOAD_PROTOCOL: 'UNSUPPORTED_PROTOCOL',

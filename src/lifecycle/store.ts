@@ -34,6 +34,8 @@ export interface EuRecord {
   EUID: string;
   /** The init script's name, or the OCI bundle's name for its process. */
   Name: string;
+  /** `run` for an OCI bundle's process (the subhost's RUN= service); absent for an init script. */
+  kind?: 'run';
   AutoStart: boolean;
   /** The last state the manager saw or set; Idle or Active when no operation runs. */
   Status: EuStatus;
@@ -100,13 +102,15 @@ export function validateRecord(value: unknown, file: string): DuRecord {
     Subhost: f.string('Subhost'),
     EUs: f.array('EUs').map((value, i) => {
       const eu = Fields.of(file, value, `EUs.${i}`);
-      return {
+      const record: EuRecord = {
         EUID: eu.string('EUID'),
         Name: eu.string('Name', /^[^/\0]+$/),
         AutoStart: eu.boolean('AutoStart'),
         Status: eu.oneOf('Status', EU_STATUSES),
         ExecutionFaultCode: eu.oneOf('ExecutionFaultCode', EU_FAULT_CODES),
       };
+      if (eu.raw('kind') !== undefined) record.kind = eu.oneOf('kind', ['run'] as const);
+      return record;
     }),
     package: {
       sha256: pkg.string('sha256', SHA256),

@@ -136,24 +136,41 @@ export interface DuConfigValues {
   base: string;
   /** LOG, used only when the template sets none. */
   log?: string;
+  /** UPPER, WORK and LIVE, relative to BASE or absolute. Default: those of {@link MANAGED_DIRS}. */
+  upper?: string;
+  work?: string;
+  live?: string;
+  /**
+   * Variables the manager sets over the template's (START, LAYERS, ...), written after
+   * the filled ones; `null` drops the variable (its default applies). A template line
+   * setting one of them becomes a comment: the first assignment in a config counts,
+   * and a comment keeps the line numbers.
+   */
+  overrides?: Record<string, string | null>;
 }
 
 /**
- * The text of a DU's subhost config: the template's lines unchanged (so its line
- * numbers stay valid in messages), then the variables the manager fills.
+ * The text of a DU's subhost config: the template's lines (so its line numbers stay
+ * valid in messages; those setting an overridden variable commented out), then the
+ * variables the manager fills, then the overrides.
  */
 export function composeDuConfig(template: Template, values: DuConfigValues): string {
+  const overrides = Object.entries(values.overrides ?? {});
+  const overridden = new Set(template.assignments.filter((a) => values.overrides?.[a.variable] !== undefined).map((a) => a.line));
+  const text = overridden.size === 0 ? template.text
+    : template.text.split('\n').map((l, i) => (overridden.has(i + 1) ? `# (overridden below) ${l}` : l)).join('\n');
   const lines = [
     '',
     `# filled by overlay-pkg from execution environment ${template.name} (${template.file})`,
     `NAME=${values.name}`,
     `BASE=${values.base}`,
-    `UPPER=${MANAGED_DIRS.upper}`,
-    `WORK=${MANAGED_DIRS.work}`,
-    `LIVE=${MANAGED_DIRS.live}`,
+    `UPPER=${values.upper ?? MANAGED_DIRS.upper}`,
+    `WORK=${values.work ?? MANAGED_DIRS.work}`,
+    `LIVE=${values.live ?? MANAGED_DIRS.live}`,
   ];
   if (values.log !== undefined && !template.assignments.some((a) => a.variable === 'LOG')) lines.push(`LOG=${values.log}`);
-  const body = template.text.endsWith('\n') || template.text === '' ? template.text : `${template.text}\n`;
+  for (const [variable, value] of overrides) if (value !== null) lines.push(`${variable}=${value}`);
+  const body = text.endsWith('\n') || text === '' ? text : `${text}\n`;
   return `${body}${lines.join('\n')}\n`;
 }
 

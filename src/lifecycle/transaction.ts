@@ -35,8 +35,11 @@ export type RecoverFn = (op: JournalOperation, journal: Journal) => Promise<Oper
 
 /** Options of {@link transact}. */
 export interface TransactOptions {
-  /** The intent, written (fsync) before `act` runs. */
-  begin: BeginOptions;
+  /**
+   * The intent, written (fsync) before `act` runs; or a function computing it under the
+   * lock, after recovery (install chooses the DU's subhost NAME from the records there).
+   */
+  begin: BeginOptions | (() => BeginOptions);
   /**
    * Does the work, calling `journal.step()` after each change with what undoing it
    * needs. Returns the result; a `Failed` one means act undid its own work (as an
@@ -114,7 +117,7 @@ export async function transact(stateDir: string, opts: TransactOptions): Promise
     const recovered = await recoverPending(stateDir, opts.recover, opts.events);
     const journal = new Journal(stateDir);
     const history = new History(stateDir);
-    const op = journal.begin(opts.begin);
+    const op = journal.begin(typeof opts.begin === 'function' ? opts.begin() : opts.begin);
     let result: OperationResult;
     try {
       result = await opts.act(op, journal);

@@ -20,6 +20,9 @@ export const DEFAULT_DOWNLOAD_TIMEOUT_MS = 300_000;
 /** Default `[download] retries`: resumes after a broken transfer. */
 export const DEFAULT_DOWNLOAD_RETRIES = 3;
 
+/** Default `[lifecycle] eu_timeout`: 10 s, in milliseconds. */
+export const DEFAULT_EU_TIMEOUT_MS = 10_000;
+
 /** The checked configuration, every value filled in. */
 export interface PkgConfig {
   /** The file read; undefined when the default file is absent and defaults apply. */
@@ -39,6 +42,8 @@ export interface PkgConfig {
     templates: string;
     /** Default /run/overlay-boot/pkgd.sock. */
     socket: string;
+    /** The boot list a DU's config is registered in, read by the `subhosts` init script; default /etc/subhosts.conf. */
+    bootList: string;
   };
   limits: {
     /** Bytes; default 2 GiB. */
@@ -56,6 +61,11 @@ export interface PkgConfig {
   daemon: {
     /** A group (name or gid) whose members may use overlay-pkgd besides root; default none (root only). */
     group?: string;
+  };
+  /** Deployment and execution units. */
+  lifecycle: {
+    /** How long an EU has to become Active or Idle, and one status probe, in ms (the file gives seconds); default 10 s. */
+    euTimeoutMs: number;
   };
   /** Unknown sections and keys, one message each (`file:line: ...`). */
   warnings: string[];
@@ -75,10 +85,11 @@ const MAX_CONFIG_SIZE = 1024 * 1024;
 export function defaultPkgConfig(): PkgConfig {
   return {
     trust: { keys: '/etc/overlay-boot/keys', requireSignature: true },
-    paths: { state: '/var/lib/overlay-boot/pkg', templates: '/etc/overlay-boot/templates', socket: '/run/overlay-boot/pkgd.sock' },
+    paths: { state: '/var/lib/overlay-boot/pkg', templates: '/etc/overlay-boot/templates', socket: '/run/overlay-boot/pkgd.sock', bootList: '/etc/subhosts.conf' },
     limits: { maxUnpackedSize: DEFAULT_MAX_UNPACKED_SIZE },
     download: { maxSize: DEFAULT_DOWNLOAD_MAX_SIZE, timeoutMs: DEFAULT_DOWNLOAD_TIMEOUT_MS, retries: DEFAULT_DOWNLOAD_RETRIES },
     daemon: {},
+    lifecycle: { euTimeoutMs: DEFAULT_EU_TIMEOUT_MS },
     warnings: [],
   };
 }
@@ -128,10 +139,11 @@ type Section = Record<string, unknown>;
 
 const KNOWN: Record<string, string[]> = {
   trust: ['keys', 'require_signature', 'device_key'],
-  paths: ['state', 'templates', 'socket'],
+  paths: ['state', 'templates', 'socket', 'boot_list'],
   limits: ['max_unpacked_size'],
   download: ['max_size', 'timeout', 'retries'],
   daemon: ['group'],
+  lifecycle: ['eu_timeout'],
 };
 
 const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
@@ -189,6 +201,7 @@ export function parsePkgConfig(text: string, file: string): PkgConfig {
   config.paths.state = absPath('paths', 'state') ?? config.paths.state;
   config.paths.templates = absPath('paths', 'templates') ?? config.paths.templates;
   config.paths.socket = absPath('paths', 'socket') ?? config.paths.socket;
+  config.paths.bootList = absPath('paths', 'boot_list') ?? config.paths.bootList;
   const size = (section: string, key: string): number | undefined => {
     const v = get(section, key);
     if (v === undefined) return undefined;
@@ -217,5 +230,7 @@ export function parsePkgConfig(text: string, file: string): PkgConfig {
     if (typeof group !== 'string' || !/^(?:[a-z_][a-z0-9_-]{0,31}\$?|[0-9]{1,10})$/.test(group)) throw bad('daemon', 'group', 'a group name or gid', group);
     config.daemon.group = group;
   }
+  const euTimeout = integer('lifecycle', 'eu_timeout', 1, 3600);
+  if (euTimeout !== undefined) config.lifecycle.euTimeoutMs = euTimeout * 1000;
   return config;
 }

@@ -22,6 +22,13 @@ export interface UnpackOptions extends PackageReadOptions {
   keys?: TrustedKey[];
   /** Default: true when keys are given, else false. */
   requireSignature?: boolean;
+  /**
+   * Where each entry is written instead of its own path (the lifecycle's merged-/usr
+   * rule: `lib/x` under `usr/lib/x` when LOWER's `lib` links there). Called in archive
+   * order after the entry passed every check; the path it returns must not pass through
+   * a symlink the package made (it throws, e.g. PKG_UNSAFE_PATH, to refuse).
+   */
+  relocate?: (file: DataFile) => DataFile;
 }
 
 export interface UnpackResult {
@@ -50,7 +57,7 @@ class TreeWriter implements DataSink {
   /** Directories known to exist, so parents are made once, not once per entry. */
   private readonly dirs = new Set<string>();
 
-  constructor(private readonly root: string) {
+  constructor(private readonly root: string, private readonly relocate?: (file: DataFile) => DataFile) {
     this.dirs.add(root);
   }
 
@@ -61,7 +68,8 @@ class TreeWriter implements DataSink {
     for (let d = dir; !this.dirs.has(d); d = path.dirname(d)) this.dirs.add(d);
   }
 
-  async entry(f: DataFile, body: AsyncIterable<Buffer>): Promise<void> {
+  async entry(given: DataFile, body: AsyncIterable<Buffer>): Promise<void> {
+    const f = this.relocate ? this.relocate(given) : given;
     const p = path.join(this.root, f.path);
     this.parent(p);
     switch (f.type) {
@@ -130,7 +138,7 @@ export async function unpackPackage(file: string, destDir: string, opts: UnpackO
   const existed = await checkDest(dest);
   const staging = await mkdtemp(path.join(path.dirname(dest), `.${path.basename(dest)}.unpack-`));
   try {
-    const writer = new TreeWriter(staging);
+    const writer = new TreeWriter(staging, opts.relocate);
     const { raw, trust } = await readAndTrust(file, opts, writer);
     const failure = firstFailure(raw, trust, file, opts.requireSignature ?? opts.keys !== undefined);
     if (failure) throw failure;

@@ -13,7 +13,15 @@ export interface HostSnapshot {
   stateRecords: string[];
   /** Processes that are not ours (the test runner and its children come and go). */
   processes: string[];
+  /** What overlay-pkg's default state directory holds (recursively; the queue's lock files left out). */
+  pkgState: string[];
+  /** The lines of the default boot list, /etc/subhosts.conf. */
+  bootList: string[];
 }
+
+/** overlay-pkg's default state directory and boot list, which a test must leave as it found them. */
+export const DEFAULT_PKG_STATE = '/var/lib/overlay-boot/pkg';
+export const DEFAULT_BOOT_LIST = '/etc/subhosts.conf';
 
 function ls(dir: string): string[] {
   try {
@@ -36,6 +44,7 @@ export function snapshotHost(opts: { cgroupRoot?: string; ignorePids?: number[];
   return {
     netns: snap.netns.filter(mine), links: snap.links.filter(mine), mounts: snap.mounts.filter(mine),
     cgroups: snap.cgroups.filter(mine), stateRecords: snap.stateRecords.filter(mine), processes: snap.processes.filter(mine),
+    pkgState: snap.pkgState.filter(mine), bootList: snap.bootList.filter(mine),
   };
 }
 
@@ -83,7 +92,10 @@ function snapshotAll(opts: { cgroupRoot?: string; ignorePids?: number[] }): Host
       return false;
     }
   }).map((pid) => `${pid} ${read(`/proc/${pid}/comm`).trim()} ${processLabel(pid)}`);
-  return { netns: ls('/run/netns'), links, mounts, cgroups, stateRecords: ls('/run/overlay-boot'), processes };
+  const pkgState = existsSync(DEFAULT_PKG_STATE)
+    ? readdirSync(DEFAULT_PKG_STATE, { recursive: true }).map(String).filter((p) => !p.startsWith('lock/')).sort() : [];
+  const bootList = read(DEFAULT_BOOT_LIST).split('\n').filter(Boolean);
+  return { netns: ls('/run/netns'), links, mounts, cgroups, stateRecords: ls('/run/overlay-boot'), processes, pkgState, bootList };
 }
 
 /** Wait (bounded) until a condition holds; returns whether it did. */

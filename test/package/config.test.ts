@@ -16,7 +16,7 @@ t.test('defaults when the default file is absent', async (t) => {
   // the test machine has no /etc/overlay-boot/pkg.ini; if it had, this test would read it
   t.equal(c.file, undefined);
   t.same(c.trust, { keys: '/etc/overlay-boot/keys', requireSignature: true });
-  t.same(c.paths, { state: '/var/lib/overlay-boot/pkg', templates: '/etc/overlay-boot/templates', socket: '/run/overlay-boot/pkgd.sock' });
+  t.same(c.paths, { state: '/var/lib/overlay-boot/pkg', templates: '/etc/overlay-boot/templates', socket: '/run/overlay-boot/pkgd.sock', bootList: '/etc/subhosts.conf' });
   t.equal(c.limits.maxUnpackedSize, 2 * 1024 ** 3);
   t.same(c.download, { maxSize: 2 * 1024 ** 3, timeoutMs: 300_000, retries: 3 });
   t.same(c.warnings, []);
@@ -33,6 +33,7 @@ t.test('every key read; --config wins over the environment', async (t) => {
     'state = /srv/state/',
     'templates = /srv/templates',
     'socket = /run/x.sock',
+    'boot_list = /srv/subhosts.conf',
     '[limits]',
     'max_unpacked_size = 512M',
     '[download]',
@@ -44,7 +45,7 @@ t.test('every key read; --config wins over the environment', async (t) => {
   const c = readPkgConfig({ file, env: { OVERLAY_PKG_CONFIG: other } });
   t.equal(c.file, file);
   t.same(c.trust, { keys: '/srv/keys', requireSignature: false, deviceKey: '/etc/device.key' });
-  t.same(c.paths, { state: '/srv/state/', templates: '/srv/templates', socket: '/run/x.sock' });
+  t.same(c.paths, { state: '/srv/state/', templates: '/srv/templates', socket: '/run/x.sock', bootList: '/srv/subhosts.conf' });
   t.equal(c.limits.maxUnpackedSize, 512 * 1024 * 1024);
   t.same(c.download, { maxSize: 64 * 1024 * 1024, timeoutMs: 30_000, retries: 0 });
   const e = readPkgConfig({ env: { OVERLAY_PKG_CONFIG: other } });
