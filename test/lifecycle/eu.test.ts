@@ -62,7 +62,7 @@ t.test('on a real subhost', async (t) => {
     writeService(root, 'stuck');
     const stopWith = (n: string, stop: string) => {
       const f = path.join(root, 'etc/init.d', n);
-      writeFileSync(f, readFileSync(f, 'utf8').replace(/^stop\)\n(.*\n)*?  ;;$/m, `stop)\n  ${stop}\n  ;;`), { mode: 0o755 });
+      writeFileSync(f, readFileSync(f, 'utf8').replace(/^stop\)\n(.*\n)*? {2};;$/m, `stop)\n  ${stop}\n  ;;`), { mode: 0o755 });
     };
     stopWith('sloppy', `kill "$(cat /run/sloppy.pid)"; exit 1`);
     stopWith('stuck', 'exit 0');
