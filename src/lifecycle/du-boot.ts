@@ -58,3 +58,19 @@ export async function bootDu(record: DuRecord, unit: UnitPaths, opts: BootDuOpti
   opts.store.put(updated);
   return updated;
 }
+
+/**
+ * Records the live state of the EUs of a DU whose subhost runs (recovery after a crash
+ * between the boot and the record's update): each EU as its status says, faults kept
+ * only where the EU is still Idle. Returns the record as written.
+ */
+export async function recordLiveEUs(record: DuRecord, opts: Pick<BootDuOptions, 'runtimeDir' | 'store'>): Promise<DuRecord> {
+  const EUs: EuRecord[] = [];
+  for (const eu of record.EUs) {
+    const active = (await euLiveStatus(record.Subhost, eu, { runtimeDir: opts.runtimeDir }).catch(() => 'Idle')) === 'Active';
+    EUs.push({ ...eu, Status: active ? 'Active' : 'Idle', ExecutionFaultCode: active ? 'NoFault' : eu.ExecutionFaultCode });
+  }
+  const updated = { ...record, EUs };
+  opts.store.put(updated);
+  return updated;
+}

@@ -25,7 +25,7 @@ import { controlField } from '../package/control.js';
 import { loadTrustedKeys } from '../package/keys.js';
 import type { PackageInfo } from '../package/types.js';
 import { verifyPackage } from '../package/verify.js';
-import { DEFAULT_STATE_DIR, listStateRecords, readStateRecord, statePath } from '../subhost/state.js';
+import { DEFAULT_STATE_DIR, listStateRecords, liveness, readStateRecord, statePath, type Liveness } from '../subhost/state.js';
 import { addToBootList, removeFromBootList } from './boot-list.js';
 import { crashPoint, journalStep } from './crash.js';
 import { composeUnitConfig } from './du-config.js';
@@ -39,6 +39,7 @@ import { stateLayout } from './layout.js';
 import type { LockOptions } from './lock.js';
 import { recoverOperation } from './recover.js';
 import { cleanupStaging, runInStaging, stagingRecords, type ScriptCall } from './scripts.js';
+import { checkRelations, readLowerPackages, relationsError } from './depends.js';
 import { fileSha256, packageSecret, resolveSource, type ResolvedSource } from './source.js';
 import { checkHotfix, classifyPackage, removalDU, type PackageClass } from './special.js';
 import { uninstallDU } from './uninstall.js';
@@ -47,14 +48,17 @@ import { DuStore, type DuRecord, type EuRecord } from './store.js';
 import { availableDiskKiB, checkTemplate, DEFAULT_EE, findTemplate, isEnabled, loadTemplate, type Template, type TemplateDirs } from './templates.js';
 import { transact, type OperationResult } from './transaction.js';
 import { createUnitBase, layerPath, retainedRoot, unitPaths } from './unit.js';
-import { bootDu } from './du-boot.js';
+import { bootDu, recordLiveEUs } from './du-boot.js';
 import { duServices } from './oci.js';
 
 /** Options of {@link installDU}. */
 export interface InstallOptions {
   config: PkgConfig;
-  /** A path or a `file://` URL. */
+  /** A path, a `file://` URL or an `http(s)://` URL (downloaded: [download] limits, resumed after a break). */
   source: string;
+  /** Basic auth for an http(s) source: never logged, never in an error or the history. */
+  username?: string;
+  password?: string;
   /** The EE (template) name. Default `bee`. */
   ee?: string;
   /** The subhost NAME. Default: the package name when free and valid, else a short unique one. */
@@ -223,7 +227,7 @@ export async function installDU(opts: InstallOptions): Promise<InstallOutcome> {
   const config = opts.config;
   const stateDir = config.paths.state;
   const runtimeDir = opts.runtimeDir ?? DEFAULT_STATE_DIR;
-  const ee = opts.ee ?? DEFAULT_EE;
+  let ee = opts.ee ?? DEFAULT_EE;
   const dirs: TemplateDirs = { custom: config.paths.templates, shipped: opts.shippedTemplates };
   const store = new DuStore(stateDir);
   const { keys, warnings } = loadTrustedKeys(config.trust.keys);
@@ -237,9 +241,11 @@ export async function installDU(opts: InstallOptions): Promise<InstallOutcome> {
   let size = 0;
   try {
     try {
-      src = await resolveSource(opts.source);
+      src = await resolveSource(opts.source, { config, username: opts.username, password: opts.password });
       secret = await packageSecret(src.file, config, opts.secret);
       info = await verifyPackage(src.file, { keys, requireSignature: config.trust.requireSignature, secret, maxUnpackedSize: config.limits.maxUnpackedSize });
+      // An OCI bundle's rootfs is a whole root: without --ee it goes into the oci EE (empty LOWER).
+      if (opts.ee === undefined && info.format === 'oci') ee = 'oci';
       sha256 = await fileSha256(src.file);
       size = statSync(src.file).size;
     } catch (e) {
@@ -299,8 +305,17 @@ export async function installDU(opts: InstallOptions): Promise<InstallOutcome> {
         }
         checkSpace(pkg, stateDir, file);
         checkLayerPlace(templateLower(template, unitPaths(stateDir, op.subhost).base), stateDir);
-        // Depends: src/lifecycle/depends.ts (another branch) resolves them here against the
-        // EE's LOWER and the layer; until it lands every DU is Resolved.
+        // Depends and Conflicts against the package itself (its Provides) and the dpkg/opkg
+        // status of the EE's LOWER; a hotfix's Depends were checked against the DUs above.
+        if (special.kind !== 'hotfix') {
+          const self = { Package: pkg.control.package, Version: pkg.control.version, Provides: controlField(pkg.control.fields, 'Provides') };
+          const lowerDir = templateLower(template, unitPaths(stateDir, op.subhost).base);
+          // A LOWER given by a `!` command is known only at boot: its database cannot be read here.
+          // The oci EE's LOWER (the unit's empty directory) is made below: nothing installed there.
+          const lower = lowerDir === undefined || !existsSync(lowerDir) ? [] : await readLowerPackages(lowerDir);
+          const unresolved = relationsError(checkRelations(pkg.control.fields, { layer: [self], lower }), pkg.control.package, file);
+          if (unresolved) throw unresolved;
+        }
         const intent = intentOf(op);
         const unit = unitPaths(stateDir, op.subhost);
         ensureDir(stateLayout(stateDir).units);
@@ -397,6 +412,20 @@ export async function rollbackInstall(op: JournalOperation): Promise<void> {
 }
 
 /**
+ * The liveness of subhost `name`, once no boot of it is under way: a boot that a crash
+ * interrupted has a monitor that is still undoing it, so this waits (at most 10 s) for
+ * that to end. Undefined when it has no state record.
+ */
+export async function settledLiveness(name: string, runtimeDir: string): Promise<Liveness | undefined> {
+  for (let i = 0; ; i++) {
+    const record = readStateRecord(statePath(name, runtimeDir));
+    const state = record && liveness(record);
+    if (state !== 'booting' || i >= 100) return state;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
  * Recovers an install found in the journal: after `committed` it rolls forward (boots
  * the DU subhost when it is not running; CurrentState Installed), before it rolls back
  * ({@link rollbackInstall}; Failed).
@@ -412,8 +441,12 @@ export async function recoverInstall(op: JournalOperation): Promise<OperationRes
   const record = store.get(op.subhost);
   if (record === undefined) throw new OverlayBootError('PKG_STATE_CORRUPT', `install of ${op.subhost} was committed but its record is missing`, { name: op.subhost });
   for (const s of stagingRecords(op)) await cleanupStaging(s, intent.runtimeDir);
-  if (!readStateRecord(statePath(op.subhost, intent.runtimeDir))) {
+  if ((await settledLiveness(op.subhost, intent.runtimeDir)) !== 'running') {
+    // Not running, or a stale record left by a boot the crash interrupted (boot() clears it).
     await bootDu(record, unitPaths(stateDir, op.subhost), { runtimeDir: intent.runtimeDir, start: true, store, operationId: op.id });
+  } else {
+    // Booted before the crash, perhaps before its EUs' state was recorded.
+    await recordLiveEUs(record, { runtimeDir: intent.runtimeDir, store });
   }
   return { CurrentState: 'Installed', UUID: record.UUID, Version: record.Version };
 }

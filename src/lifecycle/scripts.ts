@@ -11,7 +11,7 @@
  * stop it ({@link cleanupStaging}). prerm and postrm run in the DU's own running subhost
  * ({@link runScript}).
  */
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -56,21 +56,27 @@ export function scriptPathInside(pkg: string, script: MaintainerScript): string 
  * naming the script, its arguments and its exit status when it does not exit 0.
  */
 export async function runScript(subhost: string, pkg: string, call: ScriptCall, opts: RunScriptOptions = {}): Promise<void> {
-  const scratch = mkdtempSync(path.join(os.tmpdir(), 'ovb-script-'));
-  const out = path.join(scratch, 'out');
-  const fd = openSync(out, 'w', 0o600);
+  // The output goes to a file unlinked as soon as it is open, read back through its fd:
+  // a SIGKILL while the script runs (the crash tests do that) leaves nothing behind.
+  const out = path.join(os.tmpdir(), `ovb-script-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const fd = openSync(out, 'wx+', 0o600);
   let status: number;
+  let output: string;
   try {
+    unlinkSync(out);
     status = await enter(subhost, [scriptPathInside(pkg, call.script), ...call.args], {
       stateDir: opts.runtimeDir,
       stdio: ['ignore', fd, fd],
       env: { PKG_ROOT: '/', PKG_UPGRADE: opts.upgrade ? '1' : '0' },
     });
+    const size = fstatSync(fd).size;
+    const take = Math.min(size, OUTPUT_TAIL + 1);
+    const buf = Buffer.alloc(take);
+    readSync(fd, buf, 0, take, size - take);
+    output = buf.toString('utf8');
   } finally {
     closeSync(fd);
   }
-  const output = readFileSync(out, 'utf8');
-  rmSync(scratch, { recursive: true, force: true });
   if (status !== 0) {
     const tail = output.length > OUTPUT_TAIL ? `...${output.slice(-OUTPUT_TAIL)}` : output;
     throw new OverlayBootError('PKG_SCRIPT_FAILED', `${call.script} ${call.args.join(' ')} exited with status ${status} inside ${subhost}${tail.trim() ? `: ${tail.trim()}` : ''}`, {

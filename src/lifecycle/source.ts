@@ -1,17 +1,19 @@
 /**
  * Where an install or update gets its package file from. One function,
  * {@link resolveSource}, turns what the user gave (a path, a `file://` URL, later an
- * `http(s)://` URL through download.ts) into a local file; the operations use nothing
+ * `http(s)://` URL, downloaded by download.ts) into a local file; the operations use nothing
  * else, so the downloader replaces this function alone.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { OverlayBootError } from '../errors.js';
 import type { PkgConfig } from '../package/config.js';
 import { isEncrypted } from '../package/encrypted.js';
 import { readHead } from '../package/read.js';
+import { fetchPackage } from './download.js';
+import { ensureDir, removeDirIfEmpty } from './durable.js';
+import { stateLayout } from './layout.js';
 
 /** A package file ready to be read. */
 export interface ResolvedSource {
@@ -23,26 +25,46 @@ export interface ResolvedSource {
   cleanup(): Promise<void>;
 }
 
+/** Options of {@link resolveSource}. */
+export interface ResolveSourceOptions {
+  /** The configuration: `[download]` limits, and the state directory whose `download/` holds downloads. */
+  config: PkgConfig;
+  /** Basic auth for http(s) (never logged, never in an error). */
+  username?: string;
+  password?: string;
+  /** Download progress, for events. */
+  onProgress?: (done: number, total?: number) => void;
+}
+
 /**
  * The local file of `source`: a path (relative to the working directory) or a `file://`
- * URL. Other URLs are PKG_UNSUPPORTED_SOURCE (fault 9013) until the downloader lands.
+ * URL is used in place; an `http(s)://` URL is downloaded (download.ts: caps, timeout,
+ * resume) into `STATE/download/`, on the state directory's filesystem, and removed again
+ * by `cleanup()`.
  */
-export async function resolveSource(source: string): Promise<ResolvedSource> {
-  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(source)?.[1]?.toLowerCase();
-  let file: string;
-  if (scheme === undefined) file = path.resolve(source);
-  else if (scheme === 'file') {
-    try {
-      file = fileURLToPath(source);
-    } catch (e) {
-      throw new OverlayBootError('PKG_UNSUPPORTED_SOURCE', `not a local file URL: ${(e as Error).message}`, { found: source, cause: e });
-    }
-  } else {
-    throw new OverlayBootError('PKG_UNSUPPORTED_SOURCE', `${scheme}: URLs are not supported here; give a file or a file:// URL`, {
-      found: source, expected: 'a path or a file:// URL',
+export async function resolveSource(source: string, opts: ResolveSourceOptions): Promise<ResolvedSource> {
+  const { config } = opts;
+  const scratchDir = path.join(stateLayout(config.paths.state).dir, 'download');
+  const remote = /^https?:/i.test(source);
+  if (remote) ensureDir(scratchDir);
+  let fetched;
+  try {
+    fetched = await fetchPackage(source, {
+      scratchDir, username: opts.username, password: opts.password, onProgress: opts.onProgress,
+      maxSize: config.download.maxSize, timeoutMs: config.download.timeoutMs, retries: config.download.retries,
     });
+  } catch (e) {
+    if (remote) removeDirIfEmpty(scratchDir);
+    throw e;
   }
-  return { file, source, cleanup: async () => {} };
+  return {
+    file: fetched.path,
+    source,
+    cleanup: async () => {
+      await fetched.cleanup();
+      if (fetched.downloaded) removeDirIfEmpty(scratchDir);
+    },
+  };
 }
 
 /** SHA-256 (hex) of a file's bytes: a package's byte identity (duplicate installs). */

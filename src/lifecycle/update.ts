@@ -41,7 +41,7 @@ import { keepChangedConffiles } from './conffiles.js';
 import { crashPoint, journalStep } from './crash.js';
 import { composeUnitConfig } from './du-config.js';
 import { writeFileAtomic } from './durable.js';
-import { DEFAULT_EU_TIMEOUT_MS, euFaultOf, euLiveStatus, startEU, stopEU } from './eu.js';
+import { euFaultOf, euLiveStatus, startEU, stopEU } from './eu.js';
 import { duServices } from './oci.js';
 import { duStateChange, type LifecycleEvents } from './events.js';
 import type { HistoryEntry } from './history.js';
@@ -63,13 +63,16 @@ export interface UpdateOptions {
   config: PkgConfig;
   /** The DU: its subhost NAME or UUID. */
   du: string;
-  /** The new package: a path or a `file://` URL. */
+  /** The new package: a path, a `file://` URL or an `http(s)://` URL (downloaded: [download] limits, resumed after a break). */
   source: string;
+  /** Basic auth for an http(s) source: never logged, never in an error or the history. */
+  username?: string;
+  password?: string;
   /** Allow a lower version (9030 otherwise). An equal version is refused all the same (9032). */
   forceDowngrade?: boolean;
   /** The secret of an encrypted package. */
   secret?: string;
-  /** How long each EU that was Active may take to be Active again. Default {@link DEFAULT_EU_TIMEOUT_MS}. */
+  /** How long each EU that was Active may take to be Active again. Default: the configuration's `[lifecycle] eu_timeout`. */
   euTimeoutMs?: number;
   events?: LifecycleEvents;
   /** The subhosts' runtime state directory. Default /run/overlay-boot. */
@@ -156,11 +159,11 @@ export async function updateDU(opts: UpdateOptions): Promise<UpdateOutcome> {
   const config = opts.config;
   const stateDir = config.paths.state;
   const runtimeDir = opts.runtimeDir ?? DEFAULT_STATE_DIR;
-  const euTimeoutMs = opts.euTimeoutMs ?? DEFAULT_EU_TIMEOUT_MS;
+  const euTimeoutMs = opts.euTimeoutMs ?? config.lifecycle.euTimeoutMs;
   const dirs: TemplateDirs = { custom: config.paths.templates, shipped: opts.shippedTemplates };
   const store = new DuStore(stateDir);
   const { keys, warnings } = loadTrustedKeys(config.trust.keys);
-  const src = await resolveSource(opts.source);
+  const src = await resolveSource(opts.source, { config, username: opts.username, password: opts.password });
   let record: DuRecord | undefined;
   let before: DuRecord | undefined;
   let conffilesKept: string[] = [];
