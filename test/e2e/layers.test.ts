@@ -121,6 +121,8 @@ subhostTest(t, 'a layer inside LOWER\'s tree is the read-only upper of an inner 
   t.equal(inside(r.pid1, 'cat /etc/from /etc/only-inner /etc/only-lower /etc/only-top'), 'inner\ninner\nlower\ntop\n', 'the layer is over LOWER, the top layer over both');
   t.equal(inside(r.pid1, 'test -e /etc/hidden && echo there || echo gone').trim(), 'gone', 'a whiteout in the layer hides the LOWER file');
   t.equal(inside(r.pid1, 'ls /opt/dir').trim(), 'inner-file', 'an opaque directory in the layer hides LOWER\'s');
+  t.match(inside(r.pid1, 'cat /proc/self/mountinfo'), `lowerdir+=${top},lowerdir+=${path.join(sh.base, 'live')},upperdir=${path.join(sh.base, 'root')},`,
+    'the subhost\'s root is the overlay over the inner one (mounted on LIVE, covered by it)');
   inside(r.pid1, 'echo new > /etc/new; echo changed > /etc/from; echo changed > /etc/only-inner; rm /etc/only-lower');
   t.equal(readFileSync(path.join(sh.base, 'root/etc/new'), 'utf8'), 'new\n', 'a new file lands in UPPER');
   t.equal(readFileSync(path.join(sh.base, 'root/etc/only-inner'), 'utf8'), 'changed\n', 'a changed layer file is copied up to UPPER');
@@ -162,6 +164,19 @@ t.test('layers inside LOWER that cannot be nested are clear errors naming LAYERS
   const outside = makeSubhost(t, uniqueName('lb'), ['LAYERS=l'], { lower });
   layer(path.join(outside.base, 'l'), { f: 'l\n' });
   t.equal((await readConfig(outside.conf)).innerLayer, undefined, 'a layer outside LOWER keeps the single overlay');
+
+  // LOWER itself an overlayfs: the inner overlay would put the subhost's three deep.
+  const dir = mkdtempSync('/tmp/ovb-ovlower-');
+  for (const d of ['lo', 'up', 'work', 'mnt']) mkdirSync(path.join(dir, d));
+  layer(path.join(dir, 'lo/layer'), { f: 'l\n' });
+  const mnt = path.join(dir, 'mnt');
+  t.teardown(() => {
+    try { execFileSync('umount', [mnt], { stdio: 'ignore' }); } catch { /* not mounted */ }
+    rmSync(dir, { recursive: true, force: true });
+  });
+  execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${dir}/lo,upperdir=${dir}/up,workdir=${dir}/work`, mnt]);
+  const stacked = makeSubhost(t, uniqueName('lb'), [`LAYERS=${mnt}/layer`], { lower: mnt });
+  await t.rejects(readConfig(stacked.conf), { code: 'CONFIG_BAD_PATH', variable: 'LAYERS', message: /which is itself an overlayfs/ });
 });
 
 t.test('bad LAYERS values are coded errors naming file, line and variable', async (t) => {
