@@ -11,6 +11,7 @@ import {
   checkName, parseCpuMax, parseLogKeep, parseLogMaxSize, parseMemoryMax, parsePidsMax, parseRamSize, parsePrivileged, parseRun, parseStart, parseStopTimeout,
   DEFAULT_LOG_KEEP, DEFAULT_RAM_SIZE, DEFAULT_START, DEFAULT_STOP_TIMEOUT,
 } from './values.js';
+import { innerLayer } from './inner-layer.js';
 import { resolveLayers, resolveRootLayout, type PathValue } from './root.js';
 import { resolveShare } from './shares.js';
 import { configError, throwGathered, type Where } from './where.js';
@@ -265,7 +266,9 @@ class ConfigReader {
     const layersValue = pathValue('LAYERS');
     const resolved = layersValue ? await resolveLayers(base, layersValue) : { layers: [], errors: [] };
     for (const e of resolved.errors) this.errors.push(e);
-    const layout = { ...root, layers: resolved.layers };
+    const inner = layersValue && root.rootVariant === 'overlay' && !errors.length && !resolved.errors.length
+      ? await this.attemptAsync(() => innerLayer({ ...root, layers: resolved.layers }, layersValue.where)) : undefined;
+    const layout = { ...root, layers: resolved.layers, ...(inner ? { innerLayer: inner } : {}) };
     if (layout.layers.length && layout.rootVariant !== 'overlay') {
       this.warnings.push({ message: `LAYERS is not used: the root is ${layout.rootVariant === 'bind' ? 'a bind mount of UPPER' : 'premounted (LIVE is LOWER)'}, not an overlay`, line: layersValue?.where.line, variable: 'LAYERS' });
     }

@@ -89,6 +89,11 @@ export interface SubhostConfig {
    * path of an existing directory; empty when unset. Used only by the overlay variant.
    */
   layers: string[];
+  /**
+   * Set when one layer lies inside LOWER's tree on its filesystem (overlayfs refuses that
+   * as a lower): it is mounted as the read-only upper of an inner overlay over LOWER.
+   */
+  innerLayer?: InnerLayer;
   /** START entries; empty when START is `none`. */
   start: string[];
   /** RAM_SIZE, or undefined for `none`. */
@@ -118,4 +123,12 @@ export interface SubhostConfig {
   /** Where each variable's value came from. */
   origins: Partial<Record<KnownVariable, Origin>>;
   warnings: Warning[];
+}
+
+/** A LAYERS entry inside LOWER's tree, mounted as the upper of an inner overlay over LOWER. */
+export interface InnerLayer {
+  /** The layer (a real path), taken out of the lower layers. */
+  layer: string;
+  /** The inner overlay's workdir, on the layer's filesystem. */
+  workdir: string;
 }

@@ -174,6 +174,8 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
         op('mount', 'overlay', live, 'overlay', '', data), op('root', live),
       ],
     });
+  } else if (config.rootVariant === 'overlay' && config.innerLayer) {
+    step({ id: 'mount-root', place: 'mount-namespace', ...origin('LAYERS'), ...innerLayerRoot(config, upper) });
   } else if (config.rootVariant === 'overlay') {
     // One lower layer an argument (fsconfig "lowerdir+"): no 4 KB option string limits LAYERS.
     const layers = config.layers;
@@ -325,6 +327,32 @@ function userNamespace(config: SubhostConfig, idmap: IdRange | undefined): IdRan
   }
   if (!idmap) throw new OverlayBootError('INTERNAL', 'an unprivileged plan needs its id range', { variable: 'PRIVILEGED' });
   return idmap;
+}
+
+/**
+ * The root when one layer lies inside LOWER's tree (overlayfs refuses it as a lower, but
+ * checks the upper for no such overlap): an inner overlay on LIVE, read-only, with that
+ * layer as its upper and the layers below it and LOWER as its lowers; then the subhost's
+ * overlay on LIVE, with the layers above it and the inner overlay (LIVE, resolved before
+ * the new mount covers it) as its lowers. Whiteouts and opaque directories of an upper
+ * hide what is below as they do in a lower layer.
+ */
+function innerLayerRoot(config: SubhostConfig, upper: string): Pick<PlanStep, 'title' | 'native'> {
+  const { live, work, lower, layers } = config;
+  const { layer, workdir } = config.innerLayer!;
+  const at = layers.indexOf(layer);
+  const innerLowers = layers.slice(at + 1).concat(lower) as [string, ...string[]];
+  const outerLowers = layers.slice(0, at).concat(live) as [string, ...string[]];
+  const list = (dirs: string[]) => dirs.map((d) => `lowerdir+=${d}`).join(', ');
+  return {
+    title: `mount an inner overlay read-only on ${live} with LAYERS ${layer} as its read-only upper (it lies inside LOWER ${lower} on its filesystem, and overlayfs refuses overlapping lower layers) `
+      + `(upperdir=${layer}, workdir=${workdir}, ${list(innerLowers)}); then overlay on ${live} (upperdir=${upper}, workdir=${work}, ${list(outerLowers)})`,
+    native: [
+      op('mkdir', workdir, '0700'),
+      op('mount-overlay', live, layer, workdir, ...innerLowers), op('mount', '', live, '', 'bind,remount,ro', ''),
+      op('mount-overlay', live, upper, work, ...outerLowers), op('root', live),
+    ],
+  };
 }
 
 /** overlayfs splits its options on ',' and ':'; such paths cannot be given to it. */
