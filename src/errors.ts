@@ -86,8 +86,6 @@ export const ERROR_CODES = {
   PKG_SCRIPT_FAILED: 'a maintainer script failed inside the subhost',
   PKG_UNKNOWN_DU: 'no deployment unit of that name or UUID',
   PKG_NAME_TAKEN: 'the subhost NAME is taken by another DU or subhost',
-  PKG_UNSUPPORTED_SOURCE: 'the package source is neither a file nor a supported URL',
-  PKG_LAYER_OVERLAP: 'the state directory is on the filesystem of the EE\'s LOWER, below its root: overlayfs refuses the layer',
   // OCI bundles, update, removal and hotfix packages (issue 13)
   PKG_OCI_UNSUPPORTED: "an OCI bundle's config.json asks for something a subhost cannot honour",
   PKG_OTHER_PACKAGE: 'the update is a different package than the DU',

@@ -85,8 +85,6 @@ export const ERROR_FAULTS: Partial<Record<ErrorCode, FaultName>> = {
   PKG_SCRIPT_FAILED: 'DU_EE_MISMATCH',
   PKG_UNKNOWN_DU: 'UNKNOWN_DU',
   PKG_NAME_TAKEN: 'INVALID_ARGUMENTS',
-  PKG_UNSUPPORTED_SOURCE: 'UNSUPPORTED_PROTOCOL',
-  PKG_LAYER_OVERLAP: 'DU_EE_MISMATCH',
   // A bundle asking for what the EE cannot give does not fit the EE.
   PKG_OCI_UNSUPPORTED: 'DU_EE_MISMATCH',
   // TR-069 has no fault for "that file is another package": the request's arguments do

@@ -59,7 +59,7 @@ export * from './transaction.js';
 export * from './trash.js';
 export * from './download.js';
 export * from './depends.js';
-export { installDU, hostArchitectures, loadEE, checkLayerPlace, type InstallOptions, type InstallOutcome } from './install.js';
+export { installDU, hostArchitectures, loadEE, type InstallOptions, type InstallOutcome } from './install.js';
 export { uninstallDU, findDU, type UninstallOptions, type UninstallOutcome } from './uninstall.js';
 export { listDUs, type ListDUsOptions, type ListDUsResult, type ListedDU } from './list.js';
 export { recoverOperation, recoverNow, RECOVERERS, type KindRecoverer } from './recover.js';

@@ -17,7 +17,7 @@
  * Until `committed` a failure (or, after a crash, recovery) undoes every step in reverse,
  * so a failed install leaves nothing: no subhost, directory, record or boot-list line.
  */
-import { existsSync, readdirSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { OverlayBootError } from '../errors.js';
 import type { PkgConfig } from '../package/config.js';
@@ -170,31 +170,6 @@ export function checkSpace(info: PackageInfo, stateDir: string, file: string): v
   }
 }
 
-/**
- * Refuses (PKG_LAYER_OVERLAP) a state directory that lies below LOWER's root on LOWER's
- * own filesystem: overlayfs walks each lower layer's ancestors on its filesystem and
- * refuses one that has another layer's root among them ("overlapping lowerdir path",
- * ELOOP), so the DU's layer could never be mounted over that LOWER.
- */
-export function checkLayerPlace(lower: string | undefined, stateDir: string): void {
-  if (lower === undefined) return;
-  let state = path.resolve(stateDir);
-  while (!existsSync(state) && state !== path.dirname(state)) state = path.dirname(state);
-  let lowerReal: string;
-  try {
-    lowerReal = realpathSync(lower);
-  } catch {
-    return; // a LOWER that does not exist is the config reader's to report
-  }
-  const stateReal = realpathSync(state);
-  const below = !path.relative(lowerReal, stateReal).startsWith('..');
-  if (below && statSync(lowerReal).dev === statSync(stateReal).dev) {
-    throw new OverlayBootError('PKG_LAYER_OVERLAP', `the state directory ${stateDir} is on the filesystem of LOWER ${lower}, below it: overlayfs would refuse the DU's layer (overlapping lowerdir path); mount a filesystem of its own there`, {
-      file: stateDir, variable: 'LOWER', found: lower,
-    });
-  }
-}
-
 /** Loads and checks EE `ee`'s template: PKG_TEMPLATE_UNKNOWN (9023), PKG_EE_DISABLED (9024), PKG_TEMPLATE_INVALID. */
 export async function loadEE(ee: string, dirs: TemplateDirs): Promise<Template> {
   const ref = findTemplate(ee, dirs);
@@ -304,7 +279,6 @@ export async function installDU(opts: InstallOptions): Promise<InstallOutcome> {
           throw new OverlayBootError('PKG_NAME_TAKEN', `a subhost named ${op.subhost} exists already`, { name: op.subhost });
         }
         checkSpace(pkg, stateDir, file);
-        checkLayerPlace(templateLower(template, unitPaths(stateDir, op.subhost).base), stateDir);
         // Depends and Conflicts against the package itself (its Provides) and the dpkg/opkg
         // status of the EE's LOWER; a hotfix's Depends were checked against the DUs above.
         if (special.kind !== 'hotfix') {

@@ -5,8 +5,9 @@ import t, { type Test } from 'tap';
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { installDU } from '../../src/lifecycle/install.js';
+import { uninstallDU } from '../../src/lifecycle/uninstall.js';
 import { History } from '../../src/lifecycle/history.js';
-import { buildDu, makeDuEnv, writeTemplate, type DuEnv } from '../helpers/du.js';
+import { buildDu, makeDuEnv, runInside, stopEverySubhostOf, writeTemplate, type DuEnv } from '../helpers/du.js';
 
 function stateFiles(env: DuEnv): string[] {
   return readdirSync(env.state).sort();
@@ -35,18 +36,27 @@ t.test('each check refuses with its fault and leaves nothing', async (t) => {
   const corrupt = path.join(env.dir, 'corrupt.ipk');
   writeFileSync(corrupt, 'not a package at all');
   await refused(t, env, corrupt, {}, 'PKG_FORMAT', 9018);
-  await refused(t, env, 'http://127.0.0.1:1/x.ipk', {}, 'PKG_UNSUPPORTED_SOURCE', 9013);
+  await refused(t, env, 'ftp://127.0.0.1/x.ipk', {}, 'PKG_DOWNLOAD_PROTOCOL', 9013);
+  await refused(t, env, 'http://127.0.0.1:1/x.ipk', {}, 'PKG_DOWNLOAD_UNREACHABLE', 9015);
   const history = new History(env.state).read().entries;
   t.same(history.map((e) => e.CurrentState), history.map(() => 'Failed'), 'every refusal is in the history');
-  t.equal(history.length, 8);
+  t.equal(history.length, 9);
 });
 
-t.test('a state directory below LOWER on its filesystem is refused before anything is made', { skip: statSync('/tmp').dev !== statSync('/').dev && '/tmp is not on the root filesystem' }, async (t) => {
+t.test('a state directory on LOWER\'s own filesystem (bee: /) works: the layer is the upper of an inner overlay', { skip: statSync('/tmp').dev !== statSync('/').dev && '/tmp is not on the root filesystem' }, async (t) => {
   const env = makeDuEnv(t);
-  // env.dir is in /tmp, on the root filesystem here: bee's LOWER is /.
+  // env.dir is in /tmp, on the root filesystem here, below bee's LOWER /: overlayfs would
+  // refuse the layer as a lower layer (ELOOP); it is mounted as an inner overlay's upper.
   const state = path.join(env.dir, 'state-on-root');
-  const out = await installDU({ config: { ...env.config, paths: { ...env.config.paths, state } }, source: buildDu(env) });
-  t.match(out.error, { code: 'PKG_LAYER_OVERLAP' });
-  t.equal(out.entry.Fault?.FaultCode, 9025);
+  const config = { ...env.config, paths: { ...env.config.paths, state } };
+  t.teardown(() => stopEverySubhostOf(state));
+  const out = await installDU({ config, source: buildDu(env, { name: 'onroot' }) });
+  t.equal(out.entry.CurrentState, 'Installed', String(out.error ?? ''));
+  const name = out.entry.Subhost;
+  const seen = runInside(name, ['cat', '/usr/share/onroot/hello']);
+  t.equal(seen.stdout, 'hello from onroot\n', 'the package\'s file is seen inside');
+  t.equal(runInside(name, ['cat', '/etc/hostname']).status, 0, 'and the host\'s root beneath it');
+  const removed = await uninstallDU({ config, du: name });
+  t.equal(removed.entry.CurrentState, 'Uninstalled', String(removed.error ?? ''));
   t.same(readdirSync(state).sort(), ['history.jsonl', 'journal.json', 'lock']);
 });
