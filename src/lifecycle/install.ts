@@ -17,14 +17,13 @@
  * Until `committed` a failure (or, after a crash, recovery) undoes every step in reverse,
  * so a failed install leaves nothing: no subhost, directory, record or boot-list line.
  */
-import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { OverlayBootError } from '../errors.js';
 import type { PkgConfig } from '../package/config.js';
 import { controlField } from '../package/control.js';
 import { loadTrustedKeys } from '../package/keys.js';
 import type { PackageInfo } from '../package/types.js';
-import { verifyPackage } from '../package/verify.js';
 import { DEFAULT_STATE_DIR, listStateRecords, liveness, readStateRecord, statePath, type Liveness } from '../subhost/state.js';
 import { addToBootList, removeFromBootList } from './boot-list.js';
 import { crashPoint, journalStep } from './crash.js';
@@ -40,7 +39,7 @@ import type { LockOptions } from './lock.js';
 import { recoverOperation } from './recover.js';
 import { cleanupStaging, runInStaging, stagingRecords, type ScriptCall } from './scripts.js';
 import { checkRelations, readLowerPackages, relationsError } from './depends.js';
-import { fileSha256, packageSecret, resolveSource, type ResolvedSource } from './source.js';
+import { resolveSource, verifySource, type ResolvedSource } from './source.js';
 import { checkHotfix, classifyPackage, removalDU, type PackageClass } from './special.js';
 import { uninstallDU } from './uninstall.js';
 import { stageLayer, templateLower } from './stage.js';
@@ -217,12 +216,9 @@ export async function installDU(opts: InstallOptions): Promise<InstallOutcome> {
   try {
     try {
       src = await resolveSource(opts.source, { config, username: opts.username, password: opts.password });
-      secret = await packageSecret(src.file, config, opts.secret);
-      info = await verifyPackage(src.file, { keys, requireSignature: config.trust.requireSignature, secret, maxUnpackedSize: config.limits.maxUnpackedSize });
+      ({ info, secret, sha256, size } = await verifySource(src.file, config, keys, opts.secret));
       // An OCI bundle's rootfs is a whole root: without --ee it goes into the oci EE (empty LOWER).
       if (opts.ee === undefined && info.format === 'oci') ee = 'oci';
-      sha256 = await fileSha256(src.file);
-      size = statSync(src.file).size;
     } catch (e) {
       verifyError = e;
     }

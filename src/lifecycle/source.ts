@@ -5,12 +5,15 @@
  * else, so the downloader replaces this function alone.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { OverlayBootError } from '../errors.js';
 import type { PkgConfig } from '../package/config.js';
 import { isEncrypted } from '../package/encrypted.js';
+import type { TrustedKey } from '../package/keys.js';
 import { readHead } from '../package/read.js';
+import type { PackageInfo } from '../package/types.js';
+import { verifyPackage } from '../package/verify.js';
 import { fetchPackage } from './download.js';
 import { ensureDir, removeDirIfEmpty } from './durable.js';
 import { stateLayout } from './layout.js';
@@ -92,4 +95,24 @@ export async function packageSecret(file: string, config: PkgConfig, given?: str
   } catch (e) {
     throw new OverlayBootError('PKG_DECRYPT', `cannot read the device key: ${(e as Error).message}`, { file: deviceKey, variable: 'trust.device_key', cause: e });
   }
+}
+
+/** A package file verified for an install or update. */
+export interface VerifiedSource {
+  info: PackageInfo;
+  /** The secret it was decrypted with, if it was encrypted. */
+  secret?: string;
+  /** SHA-256 of its bytes as given: its byte identity. */
+  sha256: string;
+  size: number;
+}
+
+/**
+ * Verifies `file` under the configuration's trust policy (decrypting it with `given`
+ * or the device key) and measures it: what install and update both need before the lock.
+ */
+export async function verifySource(file: string, config: PkgConfig, keys: TrustedKey[], given?: string): Promise<VerifiedSource> {
+  const secret = await packageSecret(file, config, given);
+  const info = await verifyPackage(file, { keys, requireSignature: config.trust.requireSignature, secret, maxUnpackedSize: config.limits.maxUnpackedSize });
+  return { info, secret, sha256: await fileSha256(file), size: statSync(file).size };
 }

@@ -27,14 +27,13 @@
  * prerm/postrm of the old version change the DU's UPPER (they run in its own subhost)
  * and are not undone by a rollback, as with dpkg.
  */
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { boot } from '../commands/boot.js';
 import { OverlayBootError } from '../errors.js';
 import type { PkgConfig } from '../package/config.js';
 import { controlField } from '../package/control.js';
 import { loadTrustedKeys } from '../package/keys.js';
 import type { PackageInfo } from '../package/types.js';
-import { verifyPackage } from '../package/verify.js';
 import { compareVersions } from '../package/version.js';
 import { DEFAULT_STATE_DIR } from '../subhost/state.js';
 import { keepChangedConffiles } from './conffiles.js';
@@ -50,7 +49,7 @@ import { Journal, type JournalOperation } from './journal.js';
 import type { LockOptions } from './lock.js';
 import { recoverOperation } from './recover.js';
 import { cleanupStaging, runInStaging, runScript, stagingRecords, stopQuietly, type ScriptCall } from './scripts.js';
-import { fileSha256, packageSecret, resolveSource } from './source.js';
+import { resolveSource, verifySource } from './source.js';
 import { OPKG_INFO_DIR, stageLayer, templateLower } from './stage.js';
 import { DuStore, validateRecord, type DuRecord, type EuRecord } from './store.js';
 import type { TemplateDirs } from './templates.js';
@@ -174,10 +173,7 @@ export async function updateDU(opts: UpdateOptions): Promise<UpdateOutcome> {
     let sha256 = '0'.repeat(64);
     let size = 0;
     try {
-      secret = await packageSecret(src.file, config, opts.secret);
-      info = await verifyPackage(src.file, { keys, requireSignature: config.trust.requireSignature, secret, maxUnpackedSize: config.limits.maxUnpackedSize });
-      sha256 = await fileSha256(src.file);
-      size = statSync(src.file).size;
+      ({ info, secret, sha256, size } = await verifySource(src.file, config, keys, opts.secret));
     } catch (e) {
       verifyError = e;
     }
