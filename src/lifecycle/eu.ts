@@ -19,6 +19,7 @@ import { stopByName } from '../commands/stop.js';
 import { OverlayBootError, isOverlayBootError } from '../errors.js';
 import { DEFAULT_EU_TIMEOUT_MS } from '../package/config.js';
 import { openLogFile } from '../subhost/log.js';
+import { isAlive } from '../subhost/process.js';
 import { DEFAULT_STATE_DIR, liveness, readStateRecord, statePath } from '../subhost/state.js';
 import { euid } from './identity.js';
 import type { EuFaultCode, EuRecord } from './store.js';
@@ -86,7 +87,7 @@ export interface EuProbe {
 /** Whether subhost `subhost` runs (its runtime record's pid 1 is alive); its pid 1 then. */
 function runningPid1(subhost: string, runtimeDir: string): number | undefined {
   const record = readStateRecord(statePath(subhost, runtimeDir));
-  return record?.pid1 && liveness(record) === 'running' ? record.pid1.pid : undefined;
+  return record?.pid1 && liveness(record) === 'running' && isAlive(record.pid1) ? record.pid1.pid : undefined;
 }
 
 /**
@@ -154,7 +155,9 @@ export async function probeEU(subhost: string, eu: EuRecord, opts: EuOptions = {
   try {
     code = await runScript(subhost, eu.Name, 'status', runtimeDir, opts.timeoutMs ?? DEFAULT_EU_TIMEOUT_MS);
   } catch (e) {
-    if (notRunning(e)) return { Status: 'Idle' };
+    // Also a subhost that ended while it was being entered (its reaper exits with its last
+    // service, as when this EU was just stopped): setns then finds no process.
+    if (notRunning(e) || runningPid1(subhost, runtimeDir) !== pid1) return { Status: 'Idle' };
     throw e;
   }
   if (code === 0) return { Status: 'Active' };

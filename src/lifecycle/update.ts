@@ -220,7 +220,11 @@ export async function updateDU(opts: UpdateOptions): Promise<UpdateOutcome> {
           .filter((s) => layerHasScript(old.layer, old.Name, s)).map((script) => ({ script, args: ['upgrade', pkg.control.version] }));
         if (oldCalls.length > 0) {
           journalStep(journal, 'old-scripts');
-          if (!isRunning(old.Subhost, runtimeDir)) await boot(unit.config, { stateDir: runtimeDir, start: [] });
+          // The reaper ends the subhost with its last service, perhaps right now (an EU just
+          // stopped): stopped for certain and booted without services, so the scripts never
+          // race its end, as uninstall does. The Active EUs are started again after the switch.
+          await stopQuietly(old.Subhost, runtimeDir);
+          await boot(unit.config, { stateDir: runtimeDir, start: [] });
           for (const call of oldCalls) await runScript(old.Subhost, old.Name, call, { upgrade: true, runtimeDir });
         }
         journalStep(journal, 'eus-stopped', { active: active.map((eu) => eu.Name) });
