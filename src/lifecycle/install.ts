@@ -21,7 +21,7 @@ import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { OverlayBootError } from '../errors.js';
 import type { PkgConfig } from '../package/config.js';
-import { controlField } from '../package/control.js';
+import { controlField, controlSynopsis } from '../package/control.js';
 import { loadTrustedKeys } from '../package/keys.js';
 import type { PackageInfo } from '../package/types.js';
 import { DEFAULT_STATE_DIR, listStateRecords, liveness, readStateRecord, statePath, type Liveness } from '../subhost/state.js';
@@ -185,7 +185,7 @@ function newRecord(op: JournalOperation, id: DuIdentity, info: PackageInfo, inte
   return {
     format: 1, Name: id.Name, Version: info.control.version, UUID: id.UUID, DUID: op.DUID ?? '0', Status: 'Installed',
     ExecutionEnvRef: intent.ee, Resolved: true, Vendor: id.Vendor,
-    Description: (controlField(info.control.fields, 'Description') ?? '').split('\n')[0]!.trim(),
+    Description: controlSynopsis(info.control.fields),
     Subhost: op.subhost, EUs: eus,
     package: { sha256: intent.sha256, source: intent.source, format: info.format, size },
     layer, installedAt: new Date().toISOString(),

@@ -31,7 +31,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { boot } from '../commands/boot.js';
 import { OverlayBootError } from '../errors.js';
 import type { PkgConfig } from '../package/config.js';
-import { controlField } from '../package/control.js';
+import { controlSynopsis } from '../package/control.js';
 import { loadTrustedKeys } from '../package/keys.js';
 import type { PackageInfo } from '../package/types.js';
 import { compareVersions } from '../package/version.js';
@@ -258,7 +258,7 @@ export async function updateDU(opts: UpdateOptions): Promise<UpdateOutcome> {
         }
         record = {
           ...old, Version: pkg.control.version, Status: 'Installed',
-          Description: (controlField(pkg.control.fields, 'Description') ?? '').split('\n')[0]!.trim(),
+          Description: controlSynopsis(pkg.control.fields),
           EUs: eus.map((eu) => ({ ...eu, Status: wanted.some((w) => w.Name === eu.Name) ? 'Active' : 'Idle' })),
           package: { sha256, source: src.source, format: pkg.format, size },
           layer, updatedAt: new Date().toISOString(),

@@ -29,6 +29,11 @@ export function controlField(fields: Record<string, string>, name: string): stri
   return key === undefined ? undefined : fields[key];
 }
 
+/** The synopsis of a package: the first line of its Description (TR-181's DU Description), or ''. */
+export function controlSynopsis(fields: Record<string, string>): string {
+  return (controlField(fields, 'Description') ?? '').split('\n')[0]!.trim();
+}
+
 function fieldKey(fields: Record<string, string>, name: string): string | undefined {
   const want = name.toLowerCase();
   return Object.keys(fields).find((k) => k.toLowerCase() === want);
