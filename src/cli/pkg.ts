@@ -12,6 +12,7 @@ import { listExecEnvs, type ExecEnv } from '../lifecycle/templates.js';
 import { processIO, type CliIO } from './io.js';
 import { DU_COMMANDS } from './pkg-du.js';
 import { EU_COMMANDS } from './pkg-eu.js';
+import { WATCH_COMMANDS } from './pkg-watch.js';
 import { flagOption, stringOption, UsageError, type OptionSpec, type PkgCommand, type PkgContext } from './pkg-command.js';
 import { errorJSON, EXIT_USAGE, formatError } from './report.js';
 
@@ -21,6 +22,7 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   config: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  'no-daemon': { type: 'boolean' },
 };
 
 type Context = PkgContext;
@@ -191,7 +193,7 @@ const PACKAGE_COMMANDS: Record<string, PkgCommand> = {
 };
 
 /** Every command: this file's, then the DU and EU commands. */
-export const COMMANDS: Record<string, PkgCommand> = { ...PACKAGE_COMMANDS, ...DU_COMMANDS, ...EU_COMMANDS };
+export const COMMANDS: Record<string, PkgCommand> = { ...PACKAGE_COMMANDS, ...DU_COMMANDS, ...EU_COMMANDS, ...WATCH_COMMANDS };
 
 /** Every option any command takes, with the global ones; a name two commands declare differently is a bug. */
 function allOptions(): Record<string, OptionSpec> {
@@ -206,9 +208,11 @@ function allOptions(): Record<string, OptionSpec> {
   return all;
 }
 
-const USAGE = `usage: overlay-pkg [--config FILE] [--json] COMMAND ...
+const USAGE = `usage: overlay-pkg [--config FILE] [--json] [--no-daemon] COMMAND ...
 ${Object.values(COMMANDS).flatMap((c) => c.usage).map((l) => `  ${l}`).join('\n')}
-Global options may stand before or after the command. See overlay-pkg(8).
+Global options may stand before or after the command. When overlay-pkgd answers on its
+socket, install, update, remove, start, stop, restart and datamodel go through it
+(--no-daemon: run here all the same). See overlay-pkg(8).
 `;
 
 function parse(argv: string[]): { values: PkgContext['values']; command: string; args: string[] } {
