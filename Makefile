@@ -26,6 +26,9 @@ install:
 	sed 's|@SBINDIR@|$(SBINDIR)|g' init/subhosts > $(DESTDIR)$(SYSCONFDIR)/init.d/subhosts
 	chmod 755 $(DESTDIR)$(SYSCONFDIR)/init.d/subhosts
 	sed 's|@SBINDIR@|$(SBINDIR)|g' init/subhosts@.service > $(DESTDIR)$(SYSTEMDDIR)/subhosts@.service
+	sed 's|@SBINDIR@|$(SBINDIR)|g' init/overlay-pkgd > $(DESTDIR)$(SYSCONFDIR)/init.d/overlay-pkgd
+	chmod 755 $(DESTDIR)$(SYSCONFDIR)/init.d/overlay-pkgd
+	sed 's|@SBINDIR@|$(SBINDIR)|g' init/overlay-pkgd.service > $(DESTDIR)$(SYSTEMDDIR)/overlay-pkgd.service
 	test -e $(DESTDIR)$(SYSCONFDIR)/subhosts.conf || cp init/subhosts.conf $(DESTDIR)$(SYSCONFDIR)/subhosts.conf
 	mkdir -p $(DESTDIR)$(SYSCONFDIR)/overlay-boot/conf.d
 
@@ -35,4 +38,5 @@ uninstall:
 	for m in man/*.5; do rm -f $(DESTDIR)$(MANDIR)/man5/$$(basename $$m); done
 	for m in man/*.8; do rm -f $(DESTDIR)$(MANDIR)/man8/$$(basename $$m); done
 	rm -f $(DESTDIR)$(SYSCONFDIR)/init.d/subhosts $(DESTDIR)$(SYSTEMDDIR)/subhosts@.service
+	rm -f $(DESTDIR)$(SYSCONFDIR)/init.d/overlay-pkgd $(DESTDIR)$(SYSTEMDDIR)/overlay-pkgd.service
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/overlay-boot/conf.d $(DESTDIR)$(SYSCONFDIR)/overlay-boot 2>/dev/null

@@ -116,6 +116,7 @@ export const ERROR_CODES = {
   PKG_DAEMON_RUNNING: 'another overlay-pkgd already listens on the socket',
   PKG_DAEMON_SOCKET: "the daemon's socket cannot be created (its directory, a file in the way, the path too long)",
   PKG_DAEMON_UNAVAILABLE: 'no daemon answers on the socket, or it ended the connection',
+  PKG_DAEMON_PIDFILE: "the daemon's pid file cannot be written",
   // issue 11: paths inside the root, pinned processes
   PROCESS_CHANGED: "the subhost's pid 1 is not the process its state record names (it ended; the pid may be another's)",
   LOG_UNSAFE: 'LOG is not a regular file owned by root (a link, a directory, a device or another owner)',
