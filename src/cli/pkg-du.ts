@@ -4,6 +4,7 @@
  * or `--json` with TR-181 keys plus `Subhost` and `changed`. Exit 0 on success (and for
  * an install of a byte-identical duplicate, `changed: false`), 1 on a fault.
  */
+import { duJSON, operationJSON, updateJSON } from '../daemon/results.js';
 import type { Fault } from '../lifecycle/faults.js';
 import type { HistoryEntry } from '../lifecycle/history.js';
 import { installDU } from '../lifecycle/install.js';
@@ -14,29 +15,6 @@ import { updateDU } from '../lifecycle/update.js';
 import { flagOption, printJSON, stringOption, type PkgCommand, type PkgContext } from './pkg-command.js';
 
 const TOOL = 'overlay-pkg';
-
-/** A DU's TR-181 fields (and Subhost), as every DU command prints them. */
-export function duJSON(r: DuRecord): Record<string, unknown> {
-  return {
-    Subhost: r.Subhost, Name: r.Name, Version: r.Version, UUID: r.UUID, DUID: r.DUID, Status: r.Status,
-    ExecutionEnvRef: r.ExecutionEnvRef, Resolved: r.Resolved, Vendor: r.Vendor, Description: r.Description, URL: r.package.source,
-    ExecutionUnitList: r.EUs.map((eu) => eu.EUID),
-    ExecutionUnit: r.EUs.map((eu) => ({ EUID: eu.EUID, Name: eu.Name, Status: eu.Status, AutoStart: eu.AutoStart, ExecutionFaultCode: eu.ExecutionFaultCode })),
-  };
-}
-
-/** An operation's result: OperationPerformed, CurrentState, Fault, with the DU's fields. */
-function operationJSON(entry: HistoryEntry, changed: boolean, record: DuRecord | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = {
-    changed, OperationPerformed: entry.OperationPerformed, CurrentState: entry.CurrentState, Subhost: entry.Subhost,
-    ...(record ? duJSON(record) : {}),
-  };
-  if (entry.UUID !== undefined) out.UUID = entry.UUID;
-  if (entry.Version !== undefined) out.Version = entry.Version;
-  if (entry.DUID !== undefined && record === undefined) out.DUID = entry.DUID;
-  if (entry.Fault) out.Fault = entry.Fault;
-  return out;
-}
 
 function faultLine(f: Fault): string {
   return `${TOOL}: fault ${f.FaultCode}: ${f.FaultString}\n`;
@@ -83,7 +61,7 @@ async function update(du: string, source: string, ctx: PkgContext): Promise<numb
   for (const w of out.warnings) ctx.io.stderr(`${TOOL}: warning: ${w}\n`);
   printRecovered(ctx, out.recovered);
   const ok = out.entry.CurrentState !== 'Failed';
-  if (flagOption(ctx, 'json')) printJSON(ctx, { ...operationJSON(out.entry, out.changed, out.record), conffilesKept: out.conffilesKept });
+  if (flagOption(ctx, 'json')) printJSON(ctx, updateJSON(out.entry, out.changed, out.record, out.conffilesKept));
   else if (ok && out.record) {
     ctx.io.stdout(`updated ${out.record.Subhost} to ${out.record.Name} ${out.record.Version}: ${euText(out.record)}\n`);
     for (const c of out.conffilesKept) ctx.io.stdout(`kept your ${c}; the new version is ${c}-opkg\n`);

@@ -4,6 +4,7 @@
  * `changed`. Exit 0 on success (a stop of an Idle EU too, `changed: false`), 1 on a fault,
  * 2 on bad usage (an EUID without `/`).
  */
+import { euRequestJSON } from '../daemon/results.js';
 import { isOverlayBootError } from '../errors.js';
 import { euRestart, euStart, euStop, listEUs, splitEuid, type EuOutcome, type EuRequestOptions, type ListedEU } from '../lifecycle/eu-ops.js';
 import type { HistoryEntry } from '../lifecycle/history.js';
@@ -44,13 +45,7 @@ async function request(action: 'start' | 'stop' | 'restart', euid: string, ctx: 
   printRecovered(ctx, out.recovered);
   const ok = out.entry.CurrentState !== 'Failed';
   if (flagOption(ctx, 'json')) {
-    const json: Record<string, unknown> = {
-      changed: out.changed, OperationPerformed: out.entry.OperationPerformed, CurrentState: out.entry.CurrentState,
-      EUID: out.eu?.EUID ?? euid, Subhost: out.entry.Subhost,
-    };
-    if (out.eu) Object.assign(json, { Status: out.eu.Status, AutoStart: out.eu.AutoStart, ExecutionFaultCode: out.eu.ExecutionFaultCode });
-    if (out.entry.Fault) json.Fault = out.entry.Fault;
-    printJSON(ctx, json);
+    printJSON(ctx, euRequestJSON(out, euid));
   } else if (ok) {
     ctx.io.stdout(`${out.eu?.EUID ?? euid} ${out.eu?.Status ?? ''}${out.changed ? '' : ' (nothing to do)'}\n`);
   }

@@ -50,6 +50,21 @@ export interface PkgDaemonOptions {
 /** The lifecycle events a subscriber receives, as notifications of the same name. */
 export const FORWARDED_EVENTS = ['du.statechange', 'operation.complete'] as const;
 
+/** Something that runs while the daemon listens (the operation queue): started by listen(), stopped by close(). */
+export interface DaemonService {
+  /** Called once the socket accepts connections. */
+  start(): void;
+  /** Called by close() before the connections are closed; close() waits for it. */
+  stop(): Promise<void>;
+}
+
+/** A notification kept for the next subscriber; `delivered` is called once it was sent. */
+interface Kept {
+  method: string;
+  params: unknown;
+  delivered?: () => void;
+}
+
 const MAX_SUN_PATH = 107;
 let tmpCounter = 0;
 
@@ -97,7 +112,8 @@ export class PkgDaemon {
   /** Sockets open, connected or being checked. */
   private readonly sockets = new Set<net.Socket>();
   private readonly connections = new Set<RpcConnection>();
-  private readonly undelivered: HistoryEntry[] = [];
+  private readonly undelivered: Kept[] = [];
+  private readonly services: DaemonService[] = [];
   private readonly listeners: Array<[keyof LifecycleEventMap, (...a: never[]) => void]> = [];
   private nextId = 1;
   private busyRefused = 0;
@@ -124,12 +140,37 @@ export class PkgDaemon {
     this.server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s) => this.accepted(s));
     this.server.on('error', (e) => this.log(`server error: ${e.message}`));
     this.forward('du.statechange', (e: DuStateChange) => this.broadcast('du.statechange', e));
-    this.forward('operation.complete', (e: HistoryEntry) => {
-      if (!this.broadcast('operation.complete', e)) {
-        this.undelivered.push(e);
-        if (this.undelivered.length > this.maxUndelivered) this.undelivered.shift();
-      }
-    });
+    this.forward('operation.complete', (e: HistoryEntry) => this.publishKept('operation.complete', e));
+  }
+
+  /** Writes one line to the daemon's log. */
+  logLine(line: string): void {
+    this.log(line);
+  }
+
+  /** Adds a service, started when the daemon listens and stopped when it closes. */
+  use(service: DaemonService): void {
+    this.services.push(service);
+    if (this.server.listening && !this.closed) service.start();
+  }
+
+  /** Sends notification `method` to every subscriber now (nothing is kept when there is none). */
+  publish(method: string, params: unknown): void {
+    this.broadcast(method, params);
+  }
+
+  /**
+   * Sends notification `method` to every subscriber, or, when there is none, keeps it
+   * (the last `maxUndelivered`) for the next connection that subscribes. `delivered` is
+   * called once it was sent (not when it is dropped from a full buffer).
+   */
+  publishKept(method: string, params: unknown, delivered?: () => void): void {
+    if (this.broadcast(method, params)) {
+      delivered?.();
+      return;
+    }
+    this.undelivered.push({ method, params, delivered });
+    if (this.undelivered.length > this.maxUndelivered) this.undelivered.shift();
   }
 
   /** Connections that passed the peer check and are open. */
@@ -200,12 +241,21 @@ export class PkgDaemon {
       throw socketError(`cannot set up the socket: ${(e as Error).message}`, file, e);
     }
     this.log(`listening on ${file} (${gid === undefined ? 'root only' : `root and group ${this.config.daemon.group}`})`);
+    for (const s of this.services) s.start();
   }
 
   /** Stops accepting, closes every connection, removes the socket file (when it is still ours). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // the operation running finishes first, so that its subscribers hear how it ended
+    for (const s of this.services) {
+      try {
+        await s.stop();
+      } catch (e) {
+        this.log(`stopping: ${(e as Error).message}`);
+      }
+    }
     for (const [name, fn] of this.listeners) this.events.off(name, fn as never);
     clearTimeout(this.busyLogTimer);
     this.flushBusyLog();
@@ -277,7 +327,10 @@ export class PkgDaemon {
       log: this.log,
       onClose: (conn) => this.connections.delete(conn),
       onSubscribe: (conn) => {
-        for (const e of this.undelivered.splice(0)) conn.notify('operation.complete', e);
+        for (const k of this.undelivered.splice(0)) {
+          conn.notify(k.method, k.params);
+          k.delivered?.();
+        }
       },
     });
     this.connections.add(c);

@@ -58,6 +58,8 @@ export interface InstallOptions {
   /** Basic auth for an http(s) source: never logged, never in an error or the history. */
   username?: string;
   password?: string;
+  /** Download progress of an http(s) source: bytes on disk, and the size when the server said it. */
+  onProgress?: (done: number, total?: number) => void;
   /** The EE (template) name. Default `bee`. */
   ee?: string;
   /** The subhost NAME. Default: the package name when free and valid, else a short unique one. */
@@ -215,7 +217,7 @@ export async function installDU(opts: InstallOptions): Promise<InstallOutcome> {
   let size = 0;
   try {
     try {
-      src = await resolveSource(opts.source, { config, username: opts.username, password: opts.password });
+      src = await resolveSource(opts.source, { config, username: opts.username, password: opts.password, onProgress: opts.onProgress });
       ({ info, secret, sha256, size } = await verifySource(src.file, config, keys, opts.secret));
       // An OCI bundle's rootfs is a whole root: without --ee it goes into the oci EE (empty LOWER).
       if (opts.ee === undefined && info.format === 'oci') ee = 'oci';

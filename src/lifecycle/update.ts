@@ -67,6 +67,8 @@ export interface UpdateOptions {
   /** Basic auth for an http(s) source: never logged, never in an error or the history. */
   username?: string;
   password?: string;
+  /** Download progress of an http(s) source: bytes on disk, and the size when the server said it. */
+  onProgress?: (done: number, total?: number) => void;
   /** Allow a lower version (9030 otherwise). An equal version is refused all the same (9032). */
   forceDowngrade?: boolean;
   /** The secret of an encrypted package. */
@@ -162,7 +164,7 @@ export async function updateDU(opts: UpdateOptions): Promise<UpdateOutcome> {
   const dirs: TemplateDirs = { custom: config.paths.templates, shipped: opts.shippedTemplates };
   const store = new DuStore(stateDir);
   const { keys, warnings } = loadTrustedKeys(config.trust.keys);
-  const src = await resolveSource(opts.source, { config, username: opts.username, password: opts.password });
+  const src = await resolveSource(opts.source, { config, username: opts.username, password: opts.password, onProgress: opts.onProgress });
   let record: DuRecord | undefined;
   let before: DuRecord | undefined;
   let conffilesKept: string[] = [];

@@ -19,7 +19,8 @@ t.test('ee.list, du.list, du.detail, eu.list, eu.detail, history.list', async (t
   const c = await Client.connect(t, d.socket);
   t.match((await c.call('daemon.info')).result, {
     version: /^\d+\.\d+\.\d+/, pid: process.pid,
-    methods: ['daemon.info', 'datamodel.get', 'du.detail', 'du.list', 'ee.list', 'eu.detail', 'eu.list', 'events.subscribe', 'events.unsubscribe', 'history.list'],
+    methods: ['daemon.info', 'datamodel.get', 'du.detail', 'du.install', 'du.list', 'du.uninstall', 'du.update', 'ee.list', 'eu.detail', 'eu.list',
+      'eu.restart', 'eu.start', 'eu.stop', 'events.subscribe', 'events.unsubscribe', 'history.list', 'operation.get', 'operation.list'],
   }, 'daemon.info lists the methods');
   t.same((await c.call('du.list')).result, [], 'no DU yet');
   t.same((await c.call('eu.list')).result, []);
