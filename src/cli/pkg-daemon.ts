@@ -1,8 +1,10 @@
 /**
  * How overlay-pkg reaches overlay-pkgd: a connection to the socket of `[paths] socket`
- * that answered `daemon.info`, or nothing (no daemon runs, a stale socket, a refusal,
- * no answer in time), in which case the command does the work itself with the library.
+ * that answered `daemon.info` for the same state directory, or nothing (no daemon runs, a
+ * stale socket, a refusal, no answer in time, a daemon of another state directory), in
+ * which case the command does the work itself with the library.
  */
+import path from 'node:path';
 import { PkgDaemonClient } from '../daemon/client.js';
 import type { PkgContext } from './pkg-command.js';
 import { flagOption } from './pkg-command.js';
@@ -38,7 +40,12 @@ export async function linkDaemon(ctx: PkgContext): Promise<DaemonLink | undefine
     return undefined;
   }
   try {
-    const info = await withTimeout(client.call<{ methods?: unknown }>('daemon.info'), DAEMON_ANSWER_MS, 'daemon.info');
+    const info = await withTimeout(client.call<{ methods?: unknown; state?: unknown }>('daemon.info'), DAEMON_ANSWER_MS, 'daemon.info');
+    // a daemon of another state directory (another configuration on the same socket) is not ours
+    if (typeof info.state === 'string' && path.resolve(info.state) !== path.resolve(ctx.config.paths.state)) {
+      client.close();
+      return undefined;
+    }
     const methods = Array.isArray(info.methods) ? info.methods.filter((m): m is string => typeof m === 'string') : [];
     return { client, methods: new Set(methods) };
   } catch {

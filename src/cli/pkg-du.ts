@@ -1,79 +1,90 @@
 /**
  * overlay-pkg's deployment-unit commands: install, update, remove, list. Thin:
- * the library does the work; here options become its options and results become text
+ * the library does the work (through overlay-pkgd when it runs: pkg-operation.ts); here options become its options and results become text
  * or `--json` with TR-181 keys plus `Subhost` and `changed`. Exit 0 on success (and for
  * an install of a byte-identical duplicate, `changed: false`), 1 on a fault.
  */
 import { duJSON, operationJSON, updateJSON } from '../daemon/results.js';
-import type { Fault } from '../lifecycle/faults.js';
-import type { HistoryEntry } from '../lifecycle/history.js';
 import { installDU } from '../lifecycle/install.js';
 import { listDUs, type ListedDU } from '../lifecycle/list.js';
 import type { DuRecord } from '../lifecycle/store.js';
 import { uninstallDU } from '../lifecycle/uninstall.js';
 import { updateDU } from '../lifecycle/update.js';
 import { flagOption, printJSON, stringOption, type PkgCommand, type PkgContext } from './pkg-command.js';
+import { absoluteSource, credentials, performOperation, printOutcome, printRecovered, type Outcome } from './pkg-operation.js';
 
-const TOOL = 'overlay-pkg';
+type EuLike = Pick<DuRecord['EUs'][number], 'EUID' | 'Status' | 'ExecutionFaultCode'>;
 
-function faultLine(f: Fault): string {
-  return `${TOOL}: fault ${f.FaultCode}: ${f.FaultString}\n`;
+function euText(eus: EuLike[]): string {
+  return eus.length === 0 ? 'no EUs' : eus.map((eu) => `${eu.EUID} ${eu.Status}${eu.ExecutionFaultCode === 'NoFault' ? '' : ` (${eu.ExecutionFaultCode})`}`).join(', ');
 }
 
-function euText(r: DuRecord): string {
-  return r.EUs.length === 0 ? 'no EUs' : r.EUs.map((eu) => `${eu.EUID} ${eu.Status}${eu.ExecutionFaultCode === 'NoFault' ? '' : ` (${eu.ExecutionFaultCode})`}`).join(', ');
+/** The EUs of an outcome's JSON (duJSON's ExecutionUnit). */
+function eusOf(json: Record<string, unknown>): EuLike[] {
+  return Array.isArray(json.ExecutionUnit) ? (json.ExecutionUnit as EuLike[]) : [];
 }
 
-function printRecovered(ctx: PkgContext, recovered: HistoryEntry | undefined): void {
-  if (recovered) ctx.io.stderr(`${TOOL}: recovered operation ${recovered.id} (${recovered.OperationPerformed} ${recovered.Subhost}) left by a crash: ${recovered.CurrentState}\n`);
+const field = (json: Record<string, unknown>, k: string) => String(json[k] ?? '');
+
+/** Whether an install outcome is that of a byte-identical duplicate: failed, nothing changed, the installed DU's fields given. */
+function identicalInstall(json: Record<string, unknown>): boolean {
+  return json.CurrentState === 'Failed' && json.changed === false && json.Name !== undefined;
 }
 
-async function install(source: string, ctx: PkgContext): Promise<number> {
-  const out = await installDU({
-    config: ctx.config, source, ee: stringOption(ctx, 'ee'), name: stringOption(ctx, 'name'), secret: stringOption(ctx, 'key'),
-    start: !flagOption(ctx, 'no-start'), command: ['overlay-pkg', 'install', source].join(' '),
+async function install(file: string, ctx: PkgContext): Promise<number> {
+  const source = absoluteSource(file);
+  const ee = stringOption(ctx, 'ee');
+  const name = stringOption(ctx, 'name');
+  const key = stringOption(ctx, 'key');
+  const auth = credentials(ctx);
+  const start = !flagOption(ctx, 'no-start');
+  const alone = async (): Promise<Outcome> => {
+    const out = await installDU({ config: ctx.config, source, ee, name, secret: key, ...auth, start, command: ['overlay-pkg', 'install', source].join(' ') });
+    return { json: operationJSON(out.entry, out.changed, out.record), warnings: out.warnings, recovered: out.recovered };
+  };
+  const params = { url: source, ...(ee === undefined ? {} : { ee }), ...(name === undefined ? {} : { name }), ...(key === undefined ? {} : { key }), ...auth };
+  // the daemon boots every DU with its AutoStart EUs: --no-start runs here
+  const out = start ? await performOperation(ctx, 'du.install', params, alone) : await alone();
+  const identical = identicalInstall(out.json);
+  return printOutcome(ctx, out, out.json.CurrentState !== 'Failed' || identical, (j) => {
+    if (identical) return `${field(j, 'Name')} ${field(j, 'Version')} is installed as ${field(j, 'Subhost')} already (same bytes): nothing to do\n`;
+    if (j.Name === undefined) return undefined;
+    return `installed ${field(j, 'Name')} ${field(j, 'Version')} as subhost ${field(j, 'Subhost')} in ${field(j, 'ExecutionEnvRef')}: ${euText(eusOf(j))}\n`;
   });
-  for (const w of out.warnings) ctx.io.stderr(`${TOOL}: warning: ${w}\n`);
-  printRecovered(ctx, out.recovered);
-  const ok = out.entry.CurrentState !== 'Failed' || out.identical === true;
-  if (flagOption(ctx, 'json')) printJSON(ctx, operationJSON(out.entry, out.changed, out.record));
-  else if (out.identical && out.record) ctx.io.stdout(`${out.record.Name} ${out.record.Version} is installed as ${out.record.Subhost} already (same bytes): nothing to do\n`);
-  else if (out.record && ok) ctx.io.stdout(`installed ${out.record.Name} ${out.record.Version} as subhost ${out.record.Subhost} in ${out.record.ExecutionEnvRef}: ${euText(out.record)}\n`);
-  if (!ok && out.entry.Fault) ctx.io.stderr(faultLine(out.entry.Fault));
-  return ok ? 0 : 1;
 }
 
 async function remove(du: string, ctx: PkgContext): Promise<number> {
-  const out = await uninstallDU({ config: ctx.config, du, retainData: flagOption(ctx, 'retain-data'), command: ['overlay-pkg', 'remove', du].join(' ') });
-  printRecovered(ctx, out.recovered);
-  const ok = out.entry.CurrentState !== 'Failed';
-  if (flagOption(ctx, 'json')) printJSON(ctx, operationJSON(out.entry, out.changed, out.record));
-  else if (ok) ctx.io.stdout(`removed ${out.record?.Name ?? ''} ${out.record?.Version ?? ''} (subhost ${out.entry.Subhost})${flagOption(ctx, 'retain-data') ? ', its data retained' : ''}\n`);
-  if (!ok && out.entry.Fault) ctx.io.stderr(faultLine(out.entry.Fault));
-  return ok ? 0 : 1;
+  const retainData = flagOption(ctx, 'retain-data');
+  const out = await performOperation(ctx, 'du.uninstall', { du, ...(retainData ? { retainData } : {}) }, async () => {
+    const o = await uninstallDU({ config: ctx.config, du, retainData, command: ['overlay-pkg', 'remove', du].join(' ') });
+    return { json: operationJSON(o.entry, o.changed, o.record), recovered: o.recovered };
+  });
+  return printOutcome(ctx, out, out.json.CurrentState !== 'Failed',
+    (j) => `removed ${field(j, 'Name')} ${field(j, 'Version')} (subhost ${field(j, 'Subhost')})${retainData ? ', its data retained' : ''}\n`);
 }
 
-async function update(du: string, source: string, ctx: PkgContext): Promise<number> {
-  const out = await updateDU({
-    config: ctx.config, du, source, forceDowngrade: flagOption(ctx, 'force-downgrade'), secret: stringOption(ctx, 'key'),
-    command: ['overlay-pkg', 'update', du, source].join(' '),
+async function update(du: string, file: string, ctx: PkgContext): Promise<number> {
+  const source = absoluteSource(file);
+  const forceDowngrade = flagOption(ctx, 'force-downgrade');
+  const key = stringOption(ctx, 'key');
+  const auth = credentials(ctx);
+  const params = { du, url: source, ...(forceDowngrade ? { forceDowngrade } : {}), ...(key === undefined ? {} : { key }), ...auth };
+  const out = await performOperation(ctx, 'du.update', params, async () => {
+    const o = await updateDU({ config: ctx.config, du, source, forceDowngrade, secret: key, ...auth, command: ['overlay-pkg', 'update', du, source].join(' ') });
+    return { json: updateJSON(o.entry, o.changed, o.record, o.conffilesKept), warnings: o.warnings, recovered: o.recovered };
   });
-  for (const w of out.warnings) ctx.io.stderr(`${TOOL}: warning: ${w}\n`);
-  printRecovered(ctx, out.recovered);
-  const ok = out.entry.CurrentState !== 'Failed';
-  if (flagOption(ctx, 'json')) printJSON(ctx, updateJSON(out.entry, out.changed, out.record, out.conffilesKept));
-  else if (ok && out.record) {
-    ctx.io.stdout(`updated ${out.record.Subhost} to ${out.record.Name} ${out.record.Version}: ${euText(out.record)}\n`);
-    for (const c of out.conffilesKept) ctx.io.stdout(`kept your ${c}; the new version is ${c}-opkg\n`);
-  }
-  if (!ok && out.entry.Fault) ctx.io.stderr(faultLine(out.entry.Fault));
-  return ok ? 0 : 1;
+  return printOutcome(ctx, out, out.json.CurrentState !== 'Failed', (j) => {
+    if (j.Name === undefined) return undefined;
+    const kept = Array.isArray(j.conffilesKept) ? (j.conffilesKept as string[]) : [];
+    return `updated ${field(j, 'Subhost')} to ${field(j, 'Name')} ${field(j, 'Version')}: ${euText(eusOf(j))}\n`
+      + kept.map((c) => `kept your ${c}; the new version is ${c}-opkg\n`).join('');
+  });
 }
 
 /** The human form of list: one row per DU. */
 export function formatDUs(dus: ListedDU[]): string {
   const rows = [['SUBHOST', 'NAME', 'VERSION', 'EE', 'STATUS', 'RUNNING', 'EUS'],
-    ...dus.map((d) => [d.Subhost, d.Name, d.Version, d.ExecutionEnvRef, d.Status, d.running ? 'yes' : 'no', euText(d)])];
+    ...dus.map((d) => [d.Subhost, d.Name, d.Version, d.ExecutionEnvRef, d.Status, d.running ? 'yes' : 'no', euText(d.EUs)])];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
 }
@@ -86,14 +97,18 @@ async function list(ctx: PkgContext): Promise<number> {
   return 0;
 }
 
+/** Basic auth for an http(s) download: the password from a file or standard input, never from the command line. */
+const AUTH_OPTIONS = { username: { type: 'string' }, 'password-file': { type: 'string' } } as const;
+
 /** The DU commands, by name. */
 export const DU_COMMANDS: Record<string, PkgCommand> = {
   install: {
     usage: [
       'install FILE|URL [--ee EE] [--name NAME] [--key SECRET] [--no-start]',
+      '        [--username USER --password-file FILE|-]',
       '                                         install a package as a DU: its own subhost',
     ],
-    options: { ee: { type: 'string' }, name: { type: 'string' }, key: { type: 'string' }, 'no-start': { type: 'boolean' } },
+    options: { ee: { type: 'string' }, name: { type: 'string' }, key: { type: 'string' }, 'no-start': { type: 'boolean' }, ...AUTH_OPTIONS },
     args: { min: 1, max: 1, what: 'one FILE or URL' },
     run: (a, c) => install(a[0]!, c),
   },
@@ -105,10 +120,10 @@ export const DU_COMMANDS: Record<string, PkgCommand> = {
   },
   update: {
     usage: [
-      'update DU FILE|URL [--force-downgrade] [--key SECRET]',
+      'update DU FILE|URL [--force-downgrade] [--key SECRET] [--username USER --password-file FILE|-]',
       '                                         another version of a DU\'s package; rolled back if an EU does not come back',
     ],
-    options: { 'force-downgrade': { type: 'boolean' }, key: { type: 'string' } },
+    options: { 'force-downgrade': { type: 'boolean' }, key: { type: 'string' }, ...AUTH_OPTIONS },
     args: { min: 2, max: 2, what: 'a DU and a FILE or URL' },
     run: (a, c) => update(a[0]!, a[1]!, c),
   },

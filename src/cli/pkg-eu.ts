@@ -1,20 +1,16 @@
 /**
  * overlay-pkg's execution-unit commands: eus, start, stop, restart. Thin: the library
- * (src/lifecycle/eu-ops.ts) does the work; `--json` keys are TR-181's plus `Subhost` and
+ * (src/lifecycle/eu-ops.ts) does the work, through overlay-pkgd when it runs (pkg-operation.ts); `--json` keys are TR-181's plus `Subhost` and
  * `changed`. Exit 0 on success (a stop of an Idle EU too, `changed: false`), 1 on a fault,
  * 2 on bad usage (an EUID without `/`).
  */
 import { euRequestJSON } from '../daemon/results.js';
 import { isOverlayBootError } from '../errors.js';
 import { euRestart, euStart, euStop, listEUs, splitEuid, type EuOutcome, type EuRequestOptions, type ListedEU } from '../lifecycle/eu-ops.js';
-import type { HistoryEntry } from '../lifecycle/history.js';
 import { flagOption, printJSON, UsageError, type PkgCommand, type PkgContext } from './pkg-command.js';
+import { performOperation, printOutcome, printRecovered } from './pkg-operation.js';
 
 const TOOL = 'overlay-pkg';
-
-function printRecovered(ctx: PkgContext, recovered: HistoryEntry | undefined): void {
-  if (recovered) ctx.io.stderr(`${TOOL}: recovered operation ${recovered.id} (${recovered.OperationPerformed} ${recovered.Subhost}) left by a crash: ${recovered.CurrentState}\n`);
-}
 
 /** The human form of eus: one row per EU. */
 export function formatEUs(eus: ListedEU[]): string {
@@ -41,16 +37,13 @@ async function request(action: 'start' | 'stop' | 'restart', euid: string, ctx: 
     if (isOverlayBootError(e)) throw new UsageError(e.message);
     throw e;
   }
-  const out = await REQUESTS[action]({ config: ctx.config, euid, command: [TOOL, action, euid].join(' ') });
-  printRecovered(ctx, out.recovered);
-  const ok = out.entry.CurrentState !== 'Failed';
-  if (flagOption(ctx, 'json')) {
-    printJSON(ctx, euRequestJSON(out, euid));
-  } else if (ok) {
-    ctx.io.stdout(`${out.eu?.EUID ?? euid} ${out.eu?.Status ?? ''}${out.changed ? '' : ' (nothing to do)'}\n`);
-  }
-  if (!ok && out.entry.Fault) ctx.io.stderr(`${TOOL}: fault ${out.entry.Fault.FaultCode}: ${out.entry.Fault.FaultString}\n`);
-  return ok ? 0 : 1;
+  const method = `eu.${action}` as const;
+  const out = await performOperation(ctx, method, { eu: euid }, async () => {
+    const o = await REQUESTS[action]({ config: ctx.config, euid, command: [TOOL, action, euid].join(' ') });
+    return { json: euRequestJSON(o, euid), recovered: o.recovered };
+  });
+  return printOutcome(ctx, out, out.json.CurrentState !== 'Failed',
+    (j) => `${String(j.EUID)} ${String(j.Status ?? '')}${j.changed ? '' : ' (nothing to do)'}\n`);
 }
 
 /** The EU commands, by name. */

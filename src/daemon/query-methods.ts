@@ -45,7 +45,8 @@ export function registerQueryMethods(daemon: PkgDaemon, opts: { shipped?: string
   const m = daemon.methods;
 
   // what a client checks before it relies on a method (the daemon grows with the lifecycle operations)
-  m.register('daemon.info', { params: {}, run: () => ({ version: packageVersion(), pid: process.pid, methods: m.names() }) });
+  // `state`: a client whose configuration names another state directory must not use this daemon
+  m.register('daemon.info', { params: {}, run: () => ({ version: packageVersion(), pid: process.pid, state: config.paths.state, methods: m.names() }) });
   m.register('ee.list', { params: {}, run: () => listExecEnvs(config, { shipped: opts.shipped }) });
   m.register('du.list', { params: {}, run: () => store().list() });
   m.register('du.detail', { params: { du: 'string' }, run: ({ du }) => findOneDu(store(), du) });
