@@ -17,7 +17,7 @@ import { isSubhostName } from '../lifecycle/identity.js';
 import { faultError, RPC_ERRORS, RpcError } from './jsonrpc.js';
 import type { MethodContext } from './methods.js';
 import { LibraryRunner } from './op-runner.js';
-import { OperationQueue, type OperationRunner, type OperationSecrets, type QueuedMethod, type QueuedOperation } from './queue.js';
+import { OperationQueue, QueueFull, type OperationRunner, type OperationSecrets, type QueuedMethod, type QueuedOperation } from './queue.js';
 import type { PkgDaemon } from './server.js';
 
 /** Options of {@link registerOperationMethods}. */
@@ -28,6 +28,8 @@ export interface OperationMethodsOptions {
   shipped?: string;
   /** Runs the operations instead of the library (tests of the queue alone). */
   runner?: OperationRunner;
+  /** Operations waiting beyond which a request is refused with fault 9027. Default 1000. */
+  maxQueued?: number;
 }
 
 function invalid(why: string): RpcError {
@@ -73,6 +75,7 @@ export function registerOperationMethods(daemon: PkgDaemon, opts: OperationMetho
   const queue = new OperationQueue({
     stateDir: daemon.config.paths.state,
     runner,
+    maxQueued: opts.maxQueued,
     log: (l) => daemon.logLine(l),
     onStart: (op) => daemon.publish('operation.start', { operationId: op.operationId, method: op.method, params: op.params, StartTime: op.startedAt }),
     onComplete: (complete, delivered) => daemon.publishKept('operation.complete', complete, delivered),
@@ -84,7 +87,7 @@ export function registerOperationMethods(daemon: PkgDaemon, opts: OperationMetho
     try {
       return { operationId: queue.add(method, shown, secrets, { pid: ctx.peer.pid, uid: ctx.peer.uid }) };
     } catch (e) {
-      throw faultError(fault('REQUEST_DENIED', `the operation cannot be queued: ${(e as Error).message}`));
+      throw faultError(fault(e instanceof QueueFull ? 'RESOURCES_EXCEEDED' : 'REQUEST_DENIED', `the operation cannot be queued: ${(e as Error).message}`));
     }
   };
   const checkName = (name: string | undefined) => {

@@ -85,10 +85,18 @@ export interface OperationQueueOptions {
   onComplete?: (complete: OperationComplete, delivered: () => void) => void;
   /** One line per problem (an unreadable file skipped). */
   log?: (line: string) => void;
+  /** Operations waiting beyond which add() refuses ({@link QueueFull}). Default {@link MAX_QUEUED}. */
+  maxQueued?: number;
 }
+
+/** What add() throws when {@link OperationQueueOptions.maxQueued} operations wait already. */
+export class QueueFull extends Error {}
 
 /** Done operations kept on disk and for `operation.get`. */
 export const KEEP_DONE = 1000;
+
+/** Default bound of the operations waiting: a client that floods the daemon fills neither its memory nor its disk. */
+export const MAX_QUEUED = 1000;
 
 const METHODS: readonly string[] = QUEUED_METHODS;
 const NAME = /^([0-9]{10})\.(json|secret)$/;
@@ -199,6 +207,8 @@ export class OperationQueue {
    */
   add(method: QueuedMethod, params: Record<string, unknown>, secrets: OperationSecrets, peer: { pid: number; uid: number }): number {
     if (this.stopping) throw new Error('the daemon is stopping');
+    const max = this.opts.maxQueued ?? MAX_QUEUED;
+    if (this.waiting.length >= max) throw new QueueFull(`${max} operations wait already; try again later`);
     ensureDir(this.dir);
     const id = this.lastId + 1;
     const op: QueuedOperation = { operationId: id, method, params, status: 'queued', peer, queuedAt: new Date().toISOString() };

@@ -1,8 +1,10 @@
 // The daemon's queue: 20 operations sent at once by 5 clients run one at a time, in the
 // order of their ids (no operation.start before the previous operation.complete, every
 // event in between tagged with the running one, history times in sequence), each
-// reported exactly once; a request's password is kept only in a 0600 file until its
-// operation ends, and is nowhere else. As root, under the root lock.
+// reported exactly once; the library run by another process meanwhile (as overlay-pkg
+// from a shell) takes its turn between two of them through the lock; a request's
+// password is kept only in a 0600 file until its operation ends, and is nowhere else.
+// As root, under the root lock.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
@@ -10,6 +12,7 @@ import { History } from '../../src/lifecycle/history.js';
 import { installDU } from '../../src/lifecycle/install.js';
 import { queueDir } from '../../src/daemon/queue.js';
 import { uniqueName } from '../helpers/subhost.js';
+import { srcModule, startChild } from '../lifecycle/child.js';
 import { Client } from './helpers.js';
 import { completion, completions, opsDaemon, servicePackage, submit, subscriber } from './ops-helpers.js';
 
@@ -27,12 +30,31 @@ t.test('20 operations from 5 clients at once: one at a time, in order, each repo
   const installed = await installDU({ config: d.config, source: servicePackage(d.env, 'queued', '1.0'), name });
   t.equal(installed.entry.CurrentState, 'Installed', 'set-up install');
   const watcher = await subscriber(t, d.socket);
+  // another process with the library, ready to restart the EU when told (SIGUSR1)
+  const shell = startChild(`
+    import { euRestart } from ${srcModule('lifecycle/eu-ops.js')};
+    import { readPkgConfig } from ${srcModule('package/config.js')};
+    process.once('SIGUSR1', async () => {
+      const out = await euRestart({ config: readPkgConfig({ file: process.argv[1] }), euid: process.argv[2], command: 'shell restart' });
+      process.stdout.write(JSON.stringify(out.entry) + '\\n');
+    });
+    process.stdout.write('ready\\n');
+    setTimeout(() => {}, 60000);
+  `, [d.env.configFile, `${name}/svc`]);
+  t.teardown(() => { if (shell.exitCode === null && shell.pid) process.kill(shell.pid, 'SIGKILL'); });
+  let shellOut = '';
+  shell.stdout?.on('data', (b: Buffer) => { shellOut += b.toString(); });
+  for (let i = 0; i < 600 && !shellOut.includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
+  t.match(shellOut, 'ready', 'the other process is ready');
   const clients = await Promise.all([0, 1, 2, 3, 4].map(() => Client.connect(t, d.socket)));
   const actions = ['eu.stop', 'eu.start', 'eu.restart', 'eu.stop'];
   // all 20 written before any answer is read
   const answers = await Promise.all(clients.flatMap((c) => actions.map((method) => submit(t, c, method, { eu: `${name}/svc` }))));
   const ids = [...answers].sort((a, b) => a - b);
   t.equal(new Set(ids).size, 20, '20 distinct operation ids');
+  // while the first runs, the other process queues for the lock
+  await watcher.waitFor((m) => m.method === 'operation.start');
+  shell.kill('SIGUSR1');
 
   // queued behind the 20: its secret waits on disk, 0600, and only there
   const secretOp = await submit(t, clients[0]!, 'du.install', { url: 'http://127.0.0.1:1/never.ipk', username: 'someone', password: PASSWORD });
@@ -72,11 +94,14 @@ t.test('20 operations from 5 clients at once: one at a time, in order, each repo
   t.equal(foreign, 0, 'every event between a start and its completion is that operation\'s');
   t.same(order, [...ids, secretOp], 'they ran in the order of their ids');
 
-  const entries = new History(d.config.paths.state).read().entries.filter((e) => e.command.startsWith('overlay-pkgd operation '));
+  for (let i = 0; i < 600 && !shellOut.includes('}'); i++) await new Promise((r) => setTimeout(r, 50));
+  const all = new History(d.config.paths.state).read().entries.filter((e) => e.command.startsWith('overlay-pkgd operation ') || e.command === 'shell restart');
+  const entries = all.filter((e) => e.command.startsWith('overlay-pkgd operation '));
   t.equal(entries.length, 21, 'each is in the history once');
-  for (let i = 1; i < entries.length; i++) {
-    t.ok(entries[i - 1]!.CompleteTime <= entries[i]!.StartTime, `history: ${entries[i]!.command.split(':')[0]} began after the one before ended`);
-  }
+  const at = all.findIndex((e) => e.command === 'shell restart');
+  t.ok(at > 0 && at < 20, `the other process's restart took its turn between two of the daemon's operations (after ${at})`);
+  t.match(JSON.parse(shellOut.slice(shellOut.indexOf('{'))), { OperationPerformed: 'EURestart', CurrentState: 'Installed' }, 'and succeeded');
+  for (let i = 1; i < all.length; i++) t.ok(all[i - 1]!.CompleteTime <= all[i]!.StartTime, `history: ${all[i]!.command.split(':')[0]} began after the one before ended`);
   t.same(filesBelow(d.config.paths.state).filter(([, text]) => text.includes(PASSWORD)).map(([f]) => f), [], 'the password is in no file of the state directory');
   t.notMatch(d.logs.join('\n'), PASSWORD, 'nor in the daemon\'s log');
   t.notMatch(JSON.stringify(watcher.received), PASSWORD, 'nor in any notification');
