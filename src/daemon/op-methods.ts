@@ -9,11 +9,12 @@
  * What can be refused without running is refused before anything is stored (fault 9003):
  * a URL with userinfo (the credentials go in `username`/`password`, which are never
  * logged and never stored with the params), a relative path (the daemon's working
- * directory is not the client's), a bad subhost NAME or EUID.
+ * directory is not the client's), an EUID without `/` (overlay-pkg's usage error). What
+ * the library refuses (a bad NAME, an unknown DU) is the operation's Fault, in the
+ * history, as for `overlay-pkg`.
  */
 import { splitEuid } from '../lifecycle/eu-ops.js';
 import { fault } from '../lifecycle/faults.js';
-import { isSubhostName } from '../lifecycle/identity.js';
 import { faultError, RPC_ERRORS, RpcError } from './jsonrpc.js';
 import type { MethodContext } from './methods.js';
 import { LibraryRunner } from './op-runner.js';
@@ -90,9 +91,6 @@ export function registerOperationMethods(daemon: PkgDaemon, opts: OperationMetho
       throw faultError(fault(e instanceof QueueFull ? 'RESOURCES_EXCEEDED' : 'REQUEST_DENIED', `the operation cannot be queued: ${(e as Error).message}`));
     }
   };
-  const checkName = (name: string | undefined) => {
-    if (name !== undefined && !isSubhostName(name)) throw invalid(`name ${JSON.stringify(name)} is not a subhost NAME (at most 12 printable characters, no / or space)`);
-  };
   const checkEuid = (eu: string) => {
     try {
       splitEuid(eu);
@@ -106,7 +104,6 @@ export function registerOperationMethods(daemon: PkgDaemon, opts: OperationMetho
     params: { url: 'string', ee: 'string?', name: 'string?', ...credentials },
     run: (p, ctx) => {
       checkSource(p.url);
-      checkName(p.name);
       return submit('du.install', p, ctx);
     },
   });

@@ -1,7 +1,9 @@
 /**
  * overlay-pkgd's server: a Unix socket speaking JSON-RPC lines (connection.ts), each
  * connection's peer checked with SO_PEERCRED before a byte of it is read, a method
- * registry (methods.ts), and the lifecycle events forwarded to subscribers.
+ * registry (methods.ts), notifications to subscribers ({@link PkgDaemon.publish}, and
+ * {@link PkgDaemon.publishKept} for those kept until someone subscribes), and services
+ * that run while it listens (the operation queue, {@link PkgDaemon.use}).
  *
  * The socket is made under a temporary name, given its mode and group, and only then
  * linked into place (link(2) fails when the name is taken), so no client ever sees it
