@@ -70,8 +70,8 @@ export function formatEvent(time: Date, method: string, params: unknown): string
   const request = obj(p.params);
   const result = obj(p.result);
   const ref = str(p.DeploymentUnitRef) ?? str(p.EUID) ?? str(p.Subhost) ?? str(result.EUID) ?? str(result.Subhost)
-    ?? str(request.eu) ?? str(request.du) ?? str(request.url) ?? '-';
-  const state = str(p.CurrentState) ?? str(p.Status) ?? '-';
+    ?? str(request.eu) ?? str(request.du) ?? str(request.name) ?? str(request.url) ?? '-';
+  const state = str(p.CurrentState) ?? str(p.Status) ?? (method === 'operation.start' ? 'Running' : '-');
   const parts = [time.toISOString(), method];
   if (typeof p.method === 'string') parts.push(p.method);
   parts.push(ref, state);
