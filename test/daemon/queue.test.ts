@@ -37,6 +37,7 @@ t.test('20 operations from 5 clients at once: one at a time, in order, each repo
     process.once('SIGUSR1', async () => {
       const out = await euRestart({ config: readPkgConfig({ file: process.argv[1] }), euid: process.argv[2], command: 'shell restart' });
       process.stdout.write(JSON.stringify(out.entry) + '\\n');
+      process.exit(0);
     });
     process.stdout.write('ready\\n');
     setTimeout(() => {}, 60000);
