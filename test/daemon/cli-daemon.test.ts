@@ -3,13 +3,13 @@
 // missing file), text and --json, print the same lines and exit with the same status;
 // with a daemon they ran in its queue (the history says so). As root, under the root lock.
 import t, { type Test } from 'tap';
-import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { main } from '../../src/cli/pkg.js';
 import { History } from '../../src/lifecycle/history.js';
 import { buildDu, makeDuEnv, serviceScript, type DuEnv } from '../helpers/du.js';
 import { capture } from '../helpers/cli.js';
 import { uniqueName } from '../helpers/subhost.js';
+import { socketIni } from './cli-helpers.js';
 import { startDaemon } from './helpers.js';
 
 interface Step { code: number; out: string; err: string }
@@ -17,9 +17,7 @@ interface Step { code: number; out: string; err: string }
 /** A lifecycle world whose pkg.ini names a socket in its directory. */
 function world(t: Test): { env: DuEnv; socket: string; cli: NodeJS.ProcessEnv } {
   const env = makeDuEnv(t);
-  const socket = path.join(env.dir, 'pkgd.sock');
-  const ini = path.join(env.dir, 'pkg-socket.ini');
-  writeFileSync(ini, readFileSync(env.configFile, 'utf8').replace('[paths]\n', `[paths]\nsocket = ${socket}\n`));
+  const { socket, ini } = socketIni(env);
   return { env, socket, cli: { ...process.env, OVERLAY_PKG_CONFIG: ini } };
 }
 

@@ -1,12 +1,11 @@
 // overlay-pkg datamodel: the TR-181 tree against du.list, the same lines whether the
 // daemon answers or the command computes it alone, a subtree, one parameter, an unknown path.
 import t, { type Test } from 'tap';
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { main } from '../../src/cli/pkg.js';
 import type { DuRecord } from '../../src/lifecycle/store.js';
 import { capture } from '../helpers/cli.js';
-import { Client, startDaemon, tempDir, testConfig } from './helpers.js';
+import { writeTestIni } from './cli-helpers.js';
+import { Client, startDaemon, tempDir } from './helpers.js';
 import { duRecord, putRecords } from './records.js';
 
 const SM = 'Device.SoftwareModules.';
@@ -14,10 +13,8 @@ const SM = 'Device.SoftwareModules.';
 /** A pkg.ini naming a test configuration's directories and socket; its env. */
 function world(t: Test): { env: NodeJS.ProcessEnv; dir: string; state: string } {
   const dir = tempDir(t);
-  const config = testConfig(dir);
-  const file = path.join(dir, 'pkg.ini');
-  writeFileSync(file, `[paths]\nstate = ${config.paths.state}\ntemplates = ${config.paths.templates}\nsocket = ${config.paths.socket}\n`);
-  return { env: { ...process.env, OVERLAY_PKG_CONFIG: file }, dir, state: config.paths.state };
+  const { config, ini } = writeTestIni(dir);
+  return { env: { ...process.env, OVERLAY_PKG_CONFIG: ini }, dir, state: config.paths.state };
 }
 
 async function pkg(env: NodeJS.ProcessEnv, args: string[]): Promise<{ code: number; out: string; err: string }> {

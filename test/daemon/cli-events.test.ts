@@ -4,14 +4,13 @@
 // saying why. As root, under the root lock.
 import t, { type Test } from 'tap';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { main } from '../../src/cli/pkg.js';
 import { capture } from '../helpers/cli.js';
 import { buildDu, makeDuEnv, serviceScript } from '../helpers/du.js';
 import { uniqueName } from '../helpers/subhost.js';
 import { srcModule, startChild } from '../lifecycle/child.js';
-import { startDaemon, tempDir, testConfig, until } from './helpers.js';
+import { socketIni, writeTestIni } from './cli-helpers.js';
+import { startDaemon, tempDir, until } from './helpers.js';
 
 const PKG = `import { main } from ${srcModule('cli/pkg.ts')}; import { runMain } from ${srcModule('cli/io.ts')}; runMain(main);`;
 
@@ -31,9 +30,7 @@ function watch(t: Test, ini: string, args: string[] = []): Watch {
 
 t.test('a second terminal sees every state change of operations another client makes', async (t) => {
   const env = makeDuEnv(t);
-  const socket = path.join(env.dir, 'pkgd.sock');
-  const ini = path.join(env.dir, 'pkg-socket.ini');
-  writeFileSync(ini, readFileSync(env.configFile, 'utf8').replace('[paths]\n', `[paths]\nsocket = ${socket}\n`));
+  const { socket, ini } = socketIni(env);
   const d = await startDaemon(t, { config: env.config, dir: env.dir, socketPath: socket });
   const text = watch(t, ini);
   const json = watch(t, ini, ['--json']);
@@ -95,9 +92,7 @@ t.test('a second terminal sees every state change of operations another client m
 
 t.test('no daemon: exit 1 at once, saying so', async (t) => {
   const dir = tempDir(t);
-  const config = testConfig(dir);
-  const ini = path.join(dir, 'pkg.ini');
-  writeFileSync(ini, `[paths]\nstate = ${config.paths.state}\ntemplates = ${config.paths.templates}\nsocket = ${config.paths.socket}\n`);
+  const { ini } = writeTestIni(dir);
   const io = capture({ ...process.env, OVERLAY_PKG_CONFIG: ini });
   t.equal(await main(['events'], io), 1);
   t.match(io.err, /^overlay-pkg: .*pkgd\.sock: no overlay-pkgd answers on this socket: events come from the daemon .*\[PKG_DAEMON_UNAVAILABLE\]\n$/);
@@ -106,9 +101,7 @@ t.test('no daemon: exit 1 at once, saying so', async (t) => {
 
 t.test('the daemon stops under a watcher: exit 1, saying so', async (t) => {
   const dir = tempDir(t);
-  const config = testConfig(dir);
-  const ini = path.join(dir, 'pkg.ini');
-  writeFileSync(ini, `[paths]\nstate = ${config.paths.state}\ntemplates = ${config.paths.templates}\nsocket = ${config.paths.socket}\n`);
+  const { config, ini } = writeTestIni(dir);
   const d = await startDaemon(t, { config, dir });
   const w = watch(t, ini);
   t.ok(await until(() => d.daemon.subscriberCount === 1, 30_000), 'subscribed');

@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client, tempDir, testConfig } from './helpers.js';
+import { writeTestIni } from './cli-helpers.js';
+import { Client, tempDir } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const INIT = path.join(ROOT, 'init/overlay-pkgd');
@@ -23,9 +24,7 @@ function alive(pid: number): boolean {
 
 t.test('the init script starts the daemon ready, reports it, stops it and leaves nothing', async (t) => {
   const dir = tempDir(t);
-  const config = testConfig(dir);
-  const ini = path.join(dir, 'pkg.ini');
-  writeFileSync(ini, `[paths]\nstate = ${config.paths.state}\ntemplates = ${config.paths.templates}\nsocket = ${config.paths.socket}\n`);
+  const { config, ini } = writeTestIni(dir);
   const pidfile = path.join(dir, 'run', 'pkgd.pid');
   const log = path.join(dir, 'log', 'overlay-pkgd.log');
   const env = { ...process.env, OVERLAY_BOOT_BIN: path.join(ROOT, 'bin'), OVERLAY_PKGD_PIDFILE: pidfile, OVERLAY_PKGD_LOG: log, OVERLAY_PKG_CONFIG: ini };
