@@ -78,8 +78,15 @@ export function registerOperationMethods(daemon: PkgDaemon, opts: OperationMetho
     runner,
     maxQueued: opts.maxQueued,
     log: (l) => daemon.logLine(l),
-    onStart: (op) => daemon.publish('operation.start', { operationId: op.operationId, method: op.method, params: op.params, StartTime: op.startedAt }),
-    onComplete: (complete, delivered) => daemon.publishKept('operation.complete', complete, delivered),
+    onStart: (op) => {
+      daemon.logLine(`operation ${op.operationId} (${op.method} for pid ${op.peer.pid} uid ${op.peer.uid}) starts`);
+      daemon.publish('operation.start', { operationId: op.operationId, method: op.method, params: op.params, StartTime: op.startedAt });
+    },
+    onComplete: (complete, delivered, again) => {
+      const f = complete.Fault;
+      if (!again) daemon.logLine(`operation ${complete.operationId} (${complete.method}) ended: ${complete.CurrentState}${f ? `, fault ${f.FaultCode}: ${f.FaultString}` : ''}`);
+      daemon.publishKept('operation.complete', complete, delivered);
+    },
   });
   daemon.use(queue);
   const m = daemon.methods;

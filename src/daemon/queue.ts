@@ -81,8 +81,11 @@ export interface OperationQueueOptions {
   runner: OperationRunner;
   /** Called when an operation starts running. */
   onStart?: (op: QueuedOperation) => void;
-  /** Called with each completion, and `delivered` to call once a subscriber got it. */
-  onComplete?: (complete: OperationComplete, delivered: () => void) => void;
+  /**
+   * Called with each completion, and `delivered` to call once a subscriber got it;
+   * `again` when it is one a previous daemon had not delivered.
+   */
+  onComplete?: (complete: OperationComplete, delivered: () => void, again: boolean) => void;
   /** One line per problem (an unreadable file skipped). */
   log?: (line: string) => void;
   /** Operations waiting beyond which add() refuses ({@link QueueFull}). Default {@link MAX_QUEUED}. */
@@ -190,7 +193,7 @@ export class OperationQueue {
     if (this.started) return;
     this.started = true;
     for (const op of this.done.values()) {
-      if (!op.delivered && op.complete) this.opts.onComplete?.(op.complete, () => this.markDelivered(op));
+      if (!op.delivered && op.complete) this.opts.onComplete?.(op.complete, () => this.markDelivered(op), true);
     }
     this.kick(true);
   }
@@ -315,7 +318,7 @@ export class OperationQueue {
     this.removeSecret(op.operationId);
     this.done.set(op.operationId, op);
     this.prune();
-    this.opts.onComplete?.(complete, () => this.markDelivered(op));
+    this.opts.onComplete?.(complete, () => this.markDelivered(op), false);
   }
 
   /** Forgets the oldest done operations beyond {@link KEEP_DONE}, on disk too. */
