@@ -3,8 +3,8 @@
 // daemon, which runs the library in process) and seeded random delays within an
 // undisturbed install's duration. Then a new daemon: it recovers the operation, marks it
 // done with its real outcome and delivers its operation.complete to its first subscriber
-// (unless the killed one had delivered it already); du.list matches the disk; nothing
-// leaked (journal, trash, temp files, secrets, staging subhost, the DU's subhost when not
+// (unless the killed one had delivered it already), then runs the operation queued
+// behind it; du.list matches the disk; nothing leaked (journal, trash, temp files, secrets, staging subhost, the DU's subhost when not
 // installed). As root, under the root lock.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -102,6 +102,8 @@ t.test(`the daemon SIGKILLed mid-install at ${RUNS} moments (seed ${SEED}), rest
     d = await start(point);
     c = await subscriber(t, socket);
     const id = await submit(t, c, 'du.install', { url: pkg, name });
+    // queued behind it: runs after the restart (when the kill came first)
+    const next = await submit(t, c, 'du.uninstall', { du: `no${name}` });
     const timer = delay === undefined ? undefined : setTimeout(() => d.child.kill('SIGKILL'), delay);
     const safety = setTimeout(() => d.child.kill('SIGKILL'), 60_000);
     const ended = await d.exited;
@@ -109,6 +111,7 @@ t.test(`the daemon SIGKILLed mid-install at ${RUNS} moments (seed ${SEED}), rest
     clearTimeout(safety);
     if (point !== undefined) t.equal(ended.signal, 'SIGKILL', `run ${i}: the daemon killed itself at ${point}`);
     const before = completions(c).filter((x) => x.operationId === id);
+    const nextBefore = completions(c).find((x) => x.operationId === next);
     c.end();
 
     d = await start();
@@ -120,6 +123,8 @@ t.test(`the daemon SIGKILLed mid-install at ${RUNS} moments (seed ${SEED}), rest
     t.equal(got.status, 'done', `run ${i} (${moment}): operation ${id} is done after the restart`);
     t.ok(before.length + (after ? 1 : 0) >= 1, `run ${i}: its operation.complete was delivered (${before.length ? 'before the kill' : 'by the new daemon'})`);
     if (after) t.same(after, final, 'the delivered completion is operation.get\'s');
+    const queued = nextBefore ?? await completion(c, next);
+    t.match(queued, { operationId: next, CurrentState: 'Failed', Fault: { FaultCode: 9028 } }, 'the operation queued behind it ran too (after the restart when the kill came first)');
     const record = await consistent(t, env, c, name);
     const state = final?.CurrentState as string | undefined;
     t.equal(state, record ? 'Installed' : 'Failed', `run ${i}: the outcome (${state}) is what is on disk`);
