@@ -64,11 +64,11 @@ export interface QueuedOperation {
   delivered?: boolean;
 }
 
-/** What runs the operations: the library (op-methods.ts), or a test's stand-in. */
+/** What runs the operations: the library (op-runner.ts), or a test's stand-in. */
 export interface OperationRunner {
-  /** Runs `op` to its end; never throws (a failure is the completion's Fault). */
+  /** Runs `op` to its end; a failure is the completion's Fault (a throw is reported as fault 9001). */
   run(op: QueuedOperation, secrets: OperationSecrets): Promise<OperationComplete>;
-  /** The outcome of `op`, found `running` after a daemon was killed: finished or undone by the library's recovery. Never throws. */
+  /** The outcome of `op`, found `running` after a daemon was killed: finished or undone by the library's recovery. */
   recover(op: QueuedOperation): Promise<OperationComplete>;
   /** Before anything runs: finish what a crash left in the library's journal. */
   prepare?(): Promise<void>;
@@ -107,6 +107,15 @@ const NAME = /^([0-9]{10})\.(json|secret)$/;
 /** The queue's directory in state directory `stateDir`. */
 export function queueDir(stateDir: string): string {
   return path.join(stateLayout(stateDir).dir, 'daemon', 'ops');
+}
+
+/** The completion of an operation whose runner threw: Failed, fault 9001, no result. */
+function thrown(op: QueuedOperation, e: unknown): OperationComplete {
+  return {
+    operationId: op.operationId, method: op.method, params: op.params, CurrentState: 'Failed',
+    Fault: { FaultCode: 9001, FaultString: e instanceof Error ? e.message : String(e) }, result: null,
+    StartTime: op.startedAt ?? op.queuedAt, CompleteTime: new Date().toISOString(),
+  };
 }
 
 function readOperation(file: string): QueuedOperation {
@@ -284,7 +293,7 @@ export class OperationQueue {
     }
     const interrupted = this.interrupted;
     if (interrupted) {
-      const complete = await this.opts.runner.recover(interrupted);
+      const complete = await this.opts.runner.recover(interrupted).catch((e: unknown) => thrown(interrupted, e));
       this.interrupted = undefined;
       this.finish(interrupted, complete);
     }
@@ -300,7 +309,7 @@ export class OperationQueue {
         this.opts.log?.(`queue: cannot mark operation ${op.operationId} running: ${(e as Error).message}`);
       }
       this.opts.onStart?.(op);
-      const complete = await this.opts.runner.run(op, this.readSecrets(op.operationId));
+      const complete = await this.opts.runner.run(op, this.readSecrets(op.operationId)).catch((e: unknown) => thrown(op, e));
       this.current = undefined;
       this.finish(op, complete);
     }

@@ -20,6 +20,7 @@ class GatedRunner implements OperationRunner {
 
   run(op: QueuedOperation): Promise<OperationComplete> {
     this.ran.push(op.operationId);
+    if (op.params.du === 'boom') return Promise.reject(new Error('the runner broke'));
     return new Promise((resolve) => {
       this.gate = () => resolve(this.done(op));
     });
@@ -92,9 +93,17 @@ t.test('bounded, persistent across restarts, ids continue, undelivered completio
   t.same((await c2.call('operation.get', { operationId: 1 })).result, { operationId: 1, method: 'du.uninstall', status: 'done', complete: completions(c2)[0] }, 'operation.get knows operations of the old daemon');
   await d2.close();
 
-  const d3 = await daemon(t, config, new GatedRunner());
+  const r3 = new GatedRunner();
+  const d3 = await daemon(t, config, r3);
   const c3 = await subscriber(t, d3.socketPath);
   t.same(((await c3.call('operation.get', { operationId: 5 })).result as { status?: string }).status, 'done', 'still known by a third daemon');
   // kept completions are sent before the answer to events.subscribe: none came
   t.same(completions(c3), [], 'completions delivered once are not sent again');
+
+  const boom = await submit(t, c3, 'du.uninstall', { du: 'boom' });
+  t.match(await completion(c3, boom, 5000), { CurrentState: 'Failed', Fault: { FaultCode: 9001, FaultString: 'the runner broke' }, result: null }, 'a runner that throws: fault 9001');
+  const after = await submit(t, c3, 'du.uninstall', { du: 'f' });
+  await releaseUntil(r3, 2);
+  r3.release();
+  t.match(await completion(c3, after, 5000), { Fault: null }, 'and the queue goes on');
 });
