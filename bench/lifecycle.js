@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { unpackPackage, verifyPackage, loadTrustedKeys } from '../dist/package/index.js';
+import { SERVICE } from './service.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = path.join(ROOT, 'bin', 'overlay-pkg.js');
@@ -50,16 +51,6 @@ function cleanup() {
   rmSync(work, { recursive: true, force: true });
 }
 process.on('SIGINT', () => { cleanup(); process.exit(130); });
-
-const SERVICE = `#!/bin/sh
-case "$1" in
-start) [ -f /run/svc.pid ] && kill -0 "$(cat /run/svc.pid)" 2>/dev/null && exit 0
-  sleep 100000 </dev/null >/dev/null 2>&1 & echo $! > /run/svc.pid ;;
-stop) [ -f /run/svc.pid ] && kill "$(cat /run/svc.pid)" 2>/dev/null; rm -f /run/svc.pid ;;
-status) [ -f /run/svc.pid ] && kill -0 "$(cat /run/svc.pid)" 2>/dev/null && exit 0; exit 3 ;;
-esac
-exit 0
-`;
 
 /** A signed ipk (OpenWrt form) of `mb` MB of data (half random, half text) and one EU. */
 function makePackage(name, version, mb) {
