@@ -3,6 +3,9 @@
 // missing file), text and --json, print the same lines and exit with the same status;
 // with a daemon they ran in its queue (the history says so). As root, under the root lock.
 import t, { type Test } from 'tap';
+import { readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { main } from '../../src/cli/pkg.js';
 import { History } from '../../src/lifecycle/history.js';
@@ -82,4 +85,45 @@ t.test('--no-daemon runs here though a daemon answers; --password-file needs --u
   const usage = capture(w.cli);
   t.equal(await main(['install', '/x.ipk', '--password-file', '-'], usage), 2);
   t.match(usage.err, /--password-file needs --username/);
+});
+
+t.test('--username/--password-file: basic auth for a download, alone and through the daemon', async (t) => {
+  const w = world(t);
+  const file = buildDu(w.env, { name: 'authdemo', version: '1.0', file: 'authdemo_1.0.ipk' });
+  const body = readFileSync(file);
+  const server = http.createServer((req, res) => {
+    if (req.headers.authorization !== `Basic ${Buffer.from('fleet:s3cret pass').toString('base64')}`) {
+      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="pkgs"' }).end();
+      return;
+    }
+    res.writeHead(200, { 'Content-Length': body.length }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/authdemo_1.0.ipk`;
+  const good = path.join(w.env.dir, 'good.pw');
+  const bad = path.join(w.env.dir, 'bad.pw');
+  writeFileSync(good, 's3cret pass\n', { mode: 0o600 });
+  writeFileSync(bad, 'wrong\n', { mode: 0o600 });
+
+  const run = async (args: string[]) => {
+    const io = capture(w.cli);
+    return { code: await main(args, io), out: io.out, err: io.err };
+  };
+  const names = [uniqueName('au'), uniqueName('ad')];
+  for (const [i, mode] of [['--no-daemon'], []].entries()) {
+    if (i === 1) await startDaemon(t, { config: w.env.config, dir: w.env.dir, socketPath: w.socket });
+    const refused = await run(['install', url, '--name', names[i]!, '--username', 'fleet', '--password-file', bad, '--json', ...mode]);
+    t.equal(refused.code, 1, `a wrong password fails ${mode.join('')}`);
+    t.match(JSON.parse(refused.out), { CurrentState: 'Failed', Fault: { FaultCode: 9012 } });
+    const ok = await run(['install', url, '--name', names[i]!, '--username', 'fleet', '--password-file', good, ...mode]);
+    t.equal(ok.code, 0, `the right one installs ${mode.join('')}: ${ok.err}`);
+    t.match(ok.out, new RegExp(`^installed authdemo 1\\.0 as subhost ${names[i]!} in bee`));
+    t.notMatch(ok.err + refused.err + refused.out, /s3cret/, 'the password is never printed');
+    const removed = await run(['remove', names[i]!, ...mode]);
+    t.equal(removed.code, 0, removed.err);
+  }
+  const commands = new History(w.env.state).read().entries.map((e) => e.command);
+  t.ok(commands.slice(0, 3).every((c) => c.startsWith('overlay-pkg ')) && commands.slice(3).every((c) => c.startsWith('overlay-pkgd operation ')), `alone, then through the daemon: ${commands.join('; ')}`);
+  t.notMatch(readFileSync(path.join(w.env.state, 'history.jsonl'), 'utf8'), /s3cret/, 'nor written to the history');
 });
