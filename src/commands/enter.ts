@@ -11,6 +11,16 @@ export interface EnterOptions extends ListOptions {
   stdio?: StdioOptions;
   /** Extra environment; TERM is kept from the caller. */
   env?: Record<string, string>;
+  /**
+   * Run in a session (and process group) of its own, so that what the command leaves
+   * behind is not in ours and a timeout can end all of it. Default false.
+   */
+  session?: boolean;
+  /**
+   * Milliseconds the command may run; then its process group (with `session`, else the
+   * command alone) is killed with SIGKILL and the status is 137. Default: no limit.
+   */
+  timeoutMs?: number;
 }
 
 /**
@@ -49,7 +59,14 @@ export async function enter(name: string, command: string[] = [], options: Enter
   const std: StdioOptions = typeof stdio === 'string' ? [stdio, stdio, stdio] : stdio.slice(0, 3);
   // fd 3: ovb-launch's own `fail` line (closed before the command runs), so a refusal is told
   // apart from the command's exit status.
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: [...std, 'pipe'], env });
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: [...std, 'pipe'], env, detached: options.session === true });
+  const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
+    try {
+      if (child.pid !== undefined) process.kill(options.session ? -child.pid : child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }, options.timeoutMs);
   let status = '';
   child.stdio[3]?.on('data', (b: Buffer) => { status += b.toString(); });
   const statusDone = new Promise<void>((resolve) => {
@@ -70,6 +87,7 @@ export async function enter(name: string, command: string[] = [], options: Enter
     if (refused) throw refused;
     return code;
   } finally {
+    clearTimeout(timer);
     process.off('SIGINT', ignore);
     process.off('SIGQUIT', ignore);
   }
