@@ -56,7 +56,8 @@ function rssKB(pid) {
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 }
 
-const daemon = spawn(process.execPath, [path.join(ROOT, 'bin/overlay-pkgd.js'), '--config', ini, '--pidfile', pidfile], { stdio: ['ignore', 'ignore', 'pipe'] });
+// run as the init script and the unit run it: through its stub's #! line and the runtime flags there
+const daemon = spawn(path.join(ROOT, 'bin/overlay-pkgd.js'), ['--config', ini, '--pidfile', pidfile], { stdio: ['ignore', 'ignore', 'pipe'] });
 let log = '';
 daemon.stderr.on('data', (d) => { log += d; });
 const exited = new Promise((resolve) => daemon.on('close', resolve));
