@@ -1,7 +1,7 @@
 // The everyday commands against real running subhosts: stop, go, share, ls.
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { boot } from '../../src/commands/boot.js';
@@ -11,13 +11,14 @@ import { main as shareMain } from '../../src/cli/share.js';
 import { main as lsMain } from '../../src/cli/ls.js';
 import { capture } from '../helpers/cli.js';
 import { snapshotHost, waitFor } from '../helpers/host.js';
+import { forEachMode, giveToSubhostRoot, idmapLeftovers, type Mode } from '../helpers/mode.js';
 import { makeBridge, makeSubhost, stopAtTeardown, tempDir, uniqueName } from '../helpers/subhost.js';
 import { makeBusyboxRoot, writeScript } from '../helpers/rootfs.js';
 
 const BIN = (c: string) => fileURLToPath(new URL(`../../bin/overlay-${c}.js`, import.meta.url));
 
 /** A busybox subhost whose START services write timestamped markers into a shared host dir. */
-function serviceSubhost(t: Test, name: string, services: Array<{ name: string; ignoreTerm?: boolean }>, extra: string[] = []) {
+function serviceSubhost(t: Test, name: string, services: Array<{ name: string; ignoreTerm?: boolean }>, extra: string[] = [], mode?: Mode) {
   const lower = makeBusyboxRoot(path.join(tempDir(t, 'ovb-lower-'), 'root'));
   const marks = tempDir(t, 'ovb-marks-');
   for (const s of services) {
@@ -29,17 +30,18 @@ stop) echo "${s.name} $(cut -d' ' -f1 /proc/uptime)" >> /marks/stopped; ${s.igno
 esac
 `);
   }
-  const sh = makeSubhost(t, name, [`START=${services.map((s) => `/etc/init.d/${s.name}`).join(' ')}`, `SHARE=${marks}:/marks`, ...extra], { lower });
+  const sh = makeSubhost(t, name, [`START=${services.map((s) => `/etc/init.d/${s.name}`).join(' ')}`, `SHARE=${marks}:/marks`, ...extra], { lower, mode });
   stopAtTeardown(t, name);
   return { ...sh, marks };
 }
 
-t.test('overlay-stop stops services in reverse order, then everything; twice is harmless', async (t) => {
+forEachMode(t, 'overlay-stop stops services in reverse order, then everything; twice is harmless', async (t, mode) => {
   const name = uniqueName('s');
   const before = snapshotHost({ names: [name] });
-  const sh = serviceSubhost(t, name, [{ name: 'alpha' }, { name: 'beta' }, { name: 'gamma' }]);
+  const sh = serviceSubhost(t, name, [{ name: 'alpha' }, { name: 'beta' }, { name: 'gamma' }], [], mode);
   const r = await boot(sh.conf);
   t.ok(r.pid1 > 0);
+  const root = giveToSubhostRoot(sh.marks, name);
   const io = capture();
   t.equal(await stopMain([sh.conf], io), 0, io.err);
   t.match(io.out, new RegExp(`^${name} stopped`));
@@ -47,6 +49,7 @@ t.test('overlay-stop stops services in reverse order, then everything; twice is 
   t.same(lines.map((l) => l[0]), ['gamma', 'beta', 'alpha'], 'stopped in reverse order');
   const times = lines.map((l) => Number(l[1]));
   t.ok(times[0]! <= times[1]! && times[1]! <= times[2]!, 'timestamps ascend');
+  t.equal(statSync(path.join(sh.marks, 'stopped')).uid, root, `the services wrote through SHARE as the host's uid ${root}`);
   t.same(snapshotHost({ names: [name] }), before, 'nothing of it is left');
   const again = capture();
   t.equal(await stopMain([sh.conf], again), 1, 'stopping a stopped subhost exits 1');
@@ -54,31 +57,32 @@ t.test('overlay-stop stops services in reverse order, then everything; twice is 
   t.same(snapshotHost({ names: [name] }), before);
 });
 
-t.test('a service that ignores TERM is killed after the timeout', async (t) => {
+forEachMode(t, 'a service that ignores TERM is killed after the timeout', async (t, mode) => {
   const name = uniqueName('k');
   const before = snapshotHost({ names: [name] });
-  const sh = serviceSubhost(t, name, [{ name: 'stubborn', ignoreTerm: true }], ['STOP_TIMEOUT=1']);
+  const sh = serviceSubhost(t, name, [{ name: 'stubborn', ignoreTerm: true }], ['STOP_TIMEOUT=1'], mode);
   await boot(sh.conf);
   const io = capture();
   t.equal(await stopMain(['--timeout', '1', sh.conf], io), 0, io.err);
   t.same(snapshotHost({ names: [name] }), before, 'gone, with its stubborn service');
 });
 
-t.test('two stops at once are safe', async (t) => {
+forEachMode(t, 'two stops at once are safe', async (t, mode) => {
   const name = uniqueName('d');
   const before = snapshotHost({ names: [name] });
-  const sh = makeSubhost(t, name, ['START=none']);
+  const sh = makeSubhost(t, name, ['START=none'], { mode });
   stopAtTeardown(t, name);
   await boot(sh.conf);
   const codes = await Promise.all([stopMain([sh.conf], capture()), stopMain([sh.conf], capture())]);
   t.ok(codes.includes(0), 'one stop succeeded');
   t.ok(codes.every((c) => c === 0 || c === 1), 'the other succeeded or found it stopped');
   t.same(snapshotHost({ names: [name] }), before);
+  t.same(idmapLeftovers(name), [], 'its id range given back once, and its user namespace file gone (unprivileged)');
 });
 
-t.test('overlay-go runs commands inside with their exit status, and a shell on a terminal', async (t) => {
+forEachMode(t, 'overlay-go runs commands inside with their exit status, and a shell on a terminal', async (t, mode) => {
   const name = uniqueName('g');
-  const sh = makeSubhost(t, name, ['START=none']);
+  const sh = makeSubhost(t, name, ['START=none'], { mode });
   stopAtTeardown(t, name);
   const r = await boot(sh.conf);
   const id = spawnSync(process.execPath, [BIN('go'), name, 'id', '-u'], { encoding: 'utf8' });
@@ -105,9 +109,9 @@ t.test('overlay-go runs commands inside with their exit status, and a shell on a
   t.ok(r.pid1);
 });
 
-t.test('overlay-share mounts into the subhost only, and --remove undoes it', async (t) => {
+forEachMode(t, 'overlay-share mounts into the subhost only, and --remove undoes it', async (t, mode) => {
   const name = uniqueName('x');
-  const sh = makeSubhost(t, name, ['START=none']);
+  const sh = makeSubhost(t, name, ['START=none'], { mode });
   stopAtTeardown(t, name);
   const r = await boot(sh.conf);
   const dir = tempDir(t, 'ovb-sh-');
@@ -132,10 +136,10 @@ t.test('overlay-share mounts into the subhost only, and --remove undoes it', asy
   t.ok(r.pid1);
 });
 
-t.test('overlay-ls --json matches what the kernel shows', async (t) => {
+forEachMode(t, 'overlay-ls --json matches what the kernel shows', async (t, mode) => {
   const name = uniqueName('l');
   const br = makeBridge(t, `${name}b`);
-  const sh = makeSubhost(t, name, ['START=none', `CABLES=${br}=02:00:00:00:00:2a`]);
+  const sh = makeSubhost(t, name, ['START=none', `CABLES=${br}=02:00:00:00:00:2a`], { mode });
   stopAtTeardown(t, name);
   const r = await boot(sh.conf);
   const io = capture();
@@ -169,6 +173,7 @@ t.test('overlay-ls --json matches what the kernel shows', async (t) => {
   t.notOk(existsSync(`/run/overlay-boot/${name}.json`), 'stale record cleaned');
   t.notOk(existsSync(`/sys/class/net/${name}0`), 'its cable end deleted');
   t.notOk(existsSync(`/run/netns/${name}`), 'its namespace deleted');
+  t.same(idmapLeftovers(name), [], 'nor its user namespace file and id range (unprivileged)');
 });
 
 t.test('overlay-boot --foreground stays until the subhost ends; the log reads with pino-pretty', async (t) => {
