@@ -1,27 +1,25 @@
 // What a process inside a subhost can see of the host: as little as the namespaces allow.
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
 import { chmodSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { boot } from '../../src/commands/boot.js';
 import { OverlayBootError } from '../../src/errors.js';
 import { snapshotHost } from '../helpers/host.js';
 import { writeScript } from '../helpers/rootfs.js';
+import { forEachMode, insideSubhost, ownMountPoints } from '../helpers/mode.js';
 import { makeSubhost, stopAtTeardown, uniqueName } from '../helpers/subhost.js';
 
-function inside(pid1: number, script: string): string {
-  return execFileSync('nsenter', ['-t', String(pid1), '-m', '-u', '-i', '-n', '-p', '-r', '-w', '/bin/sh', '-c', script], { encoding: 'utf8' });
-}
+/** A shell command inside, entered as overlay-go enters (the user namespace too, when it has one). */
+const inside = (pid1: number, script: string) => insideSubhost(pid1, ['/bin/sh', '-c', script]);
 
-t.test('inside a subhost the host is out of sight', async (t) => {
+forEachMode(t, 'inside a subhost the host is out of sight', async (t, mode) => {
   const name = uniqueName('v');
-  const sh = makeSubhost(t, name, ['START=none', 'CABLES==']);
+  const sh = makeSubhost(t, name, ['START=none', 'CABLES=='], { mode });
   stopAtTeardown(t, name);
   const r = await boot(sh.conf);
 
   const mounts = inside(r.pid1, 'cat /proc/self/mountinfo');
-  const points = mounts.split('\n').filter(Boolean).map((l) => l.split(' ')[4]).sort();
-  t.same(points, ['/', '/dev', '/dev/pts', '/proc', '/run', '/sys'], 'no host mount is listed inside, only its own');
+  t.same(ownMountPoints(mounts, mode), ['/', '/dev', '/dev/pts', '/proc', '/run', '/sys'], 'no host mount is listed inside, only its own');
   // overlayfs shows its upperdir/workdir options: documented in SECURITY.md, not hidden.
   t.notMatch(mounts, /\/run\/netns|\/sys\/fs\/cgroup/, 'no trace of the host\'s namespace or cgroup mounts');
   t.equal(inside(r.pid1, 'readlink /proc/1/root').trim(), '/', '/proc/1/root is the subhost\'s root');
