@@ -133,6 +133,18 @@ forEachMode(t, 'overlay-share mounts into the subhost only, and --remove undoes 
   const list = capture();
   t.equal(await shareMain([dir], list), 0);
   t.match(list.out, new RegExp(`^${name}$`, 'm'));
+  // A host device node: handed to a privileged subhost's root, never to an unprivileged one's (as SHARE).
+  const dev = capture();
+  const devCode = await shareMain(['/dev/null', name, '/mnt/null'], dev);
+  const isDev = spawnSync(process.execPath, [BIN('go'), name, 'test', '-c', '/mnt/null'], { encoding: 'utf8' });
+  if (mode === 'unprivileged') {
+    t.equal(devCode, 1, 'a device node is refused');
+    t.match(dev.err, /\[UNPRIV_UNSUPPORTED\]/, 'with its code');
+    t.not(isDev.status, 0, 'and nothing was mounted');
+  } else {
+    t.equal(devCode, 0, dev.err);
+    t.equal(isDev.status, 0, 'a privileged subhost gets the device node');
+  }
   t.ok(r.pid1);
 });
 
@@ -157,6 +169,11 @@ forEachMode(t, 'overlay-ls --json matches what the kernel shows', async (t, mode
   t.same(me.cables, [{ hostIf: `${name}0`, subhostIf: 'eth0', bridge: br, mac: '02:00:00:00:00:2a' }]);
   t.ok(existsSync(`/sys/class/net/${name}0`), 'the host end exists');
   t.ok(me.uptimeSeconds >= 0);
+  if (mode === 'unprivileged') {
+    t.same(me.idmap, { base: statSync(`/proc/${me.pid1}`).uid, count: 65536 }, 'its id range: pid 1 runs as its first id on the host');
+  } else {
+    t.equal(me.idmap, undefined, 'no id range: root inside is the host\'s');
+  }
   const table = capture();
   t.equal(await lsMain([], table), 0);
   t.match(table.out, new RegExp(`^${name}\\s+running\\s+${r.pid1}\\s`, 'm'));

@@ -4,9 +4,10 @@ import { chownSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Test } from 'tap';
 import { enterArgv } from '../../src/commands/enter.js';
+import { status } from '../../src/commands/list.js';
 import { findNative } from '../../src/subhost/native.js';
 import { processId } from '../../src/subhost/process.js';
-import { DEFAULT_STATE_DIR, readStateRecord, statePath } from '../../src/subhost/state.js';
+import { DEFAULT_STATE_DIR } from '../../src/subhost/state.js';
 
 /** `privileged`: PRIVILEGED=yes, the default. `unprivileged`: PRIVILEGED=no, a user namespace of its own. */
 export type Mode = 'privileged' | 'unprivileged';
@@ -33,13 +34,11 @@ export function forEachMode(t: Test, title: string, fn: (t: Test, mode: Mode) =>
 
 /**
  * The host uid (and gid) of root inside the running subhost NAME: 0 for a privileged
- * one, the first id of its range for an unprivileged one. A host path that the
+ * one, the first id of its range for an unprivileged one (overlay-ls's `idmap`). A host path that the
  * subhost's root is to write through SHARE is given to this id.
  */
 export function subhostRootId(name: string): number {
-  const record = readStateRecord(statePath(name));
-  if (!record) throw new Error(`${name} has no state record`);
-  return record.idmap?.base ?? 0;
+  return status(name).idmap?.base ?? 0;
 }
 
 /**
