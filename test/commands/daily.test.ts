@@ -5,6 +5,8 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { boot } from '../../src/commands/boot.js';
+import { stop } from '../../src/commands/stop.js';
+import { releaseIdRange, reserveIdRange, slotFile } from '../../src/subhost/idmap.js';
 import { main as stopMain } from '../../src/cli/stop.js';
 import { main as goMain } from '../../src/cli/go.js';
 import { main as shareMain } from '../../src/cli/share.js';
@@ -78,6 +80,22 @@ forEachMode(t, 'two stops at once are safe', async (t, mode) => {
   t.ok(codes.every((c) => c === 0 || c === 1), 'the other succeeded or found it stopped');
   t.same(snapshotHost({ names: [name] }), before);
   t.same(idmapLeftovers(name), [], 'its id range given back once, and its user namespace file gone (unprivileged)');
+});
+
+t.test('overlay-stop of an unprivileged subhost that is not running gives back the range a killed boot left, and only that', async (t) => {
+  const stateDir = tempDir(t, 'ovb-state-');
+  const name = uniqueName('e');
+  const sh = makeSubhost(t, name, ['START=none'], { mode: 'unprivileged' });
+  // A boot SIGKILLed between reserving its range and its plan's undo holding it: NAME, a pid that has ended.
+  const dead = spawnSync('/bin/sh', ['-c', 'echo $$'], { encoding: 'utf8' }).stdout.trim();
+  const left = reserveIdRange(name, stateDir), other = reserveIdRange('another', stateDir), booting = reserveIdRange(name, stateDir);
+  writeFileSync(slotFile(stateDir, left.slot), `${name} ${dead} 1\n`);
+  writeFileSync(slotFile(stateDir, other.slot), `another ${dead} 1\n`);
+  t.teardown(() => releaseIdRange(booting, name, stateDir));
+  await t.rejects(stop(sh.conf, { stateDir }), { code: 'NOT_RUNNING' });
+  t.notOk(existsSync(slotFile(stateDir, left.slot)), 'the range the killed boot left is given back');
+  t.ok(existsSync(slotFile(stateDir, other.slot)), 'another subhost\'s left-over is not this stop\'s to give back');
+  t.ok(existsSync(slotFile(stateDir, booting.slot)), 'nor a range whose boot is still alive (a boot in progress)');
 });
 
 forEachMode(t, 'overlay-go runs commands inside with their exit status, and a shell on a terminal', async (t, mode) => {
