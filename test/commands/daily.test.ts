@@ -13,7 +13,7 @@ import { main as shareMain } from '../../src/cli/share.js';
 import { main as lsMain } from '../../src/cli/ls.js';
 import { capture } from '../helpers/cli.js';
 import { snapshotHost, waitFor } from '../helpers/host.js';
-import { forEachMode, giveToSubhostRoot, idmapLeftovers, type Mode } from '../helpers/mode.js';
+import { forEachMode, giveToSubhostRoot, idmapLeftovers, subhostRootId, type Mode } from '../helpers/mode.js';
 import { makeBridge, makeSubhost, stopAtTeardown, tempDir, uniqueName } from '../helpers/subhost.js';
 import { makeBusyboxRoot, writeScript } from '../helpers/rootfs.js';
 
@@ -106,6 +106,9 @@ forEachMode(t, 'overlay-go runs commands inside with their exit status, and a sh
   const id = spawnSync(process.execPath, [BIN('go'), name, 'id', '-u'], { encoding: 'utf8' });
   t.equal(id.status, 0, id.stderr);
   t.equal(id.stdout, '0\n', 'id -u prints 0');
+  // Root either way; unprivileged, that is the root of its user namespace, which overlay-go joined too.
+  const uidMap = spawnSync(process.execPath, [BIN('go'), name, 'cat', '/proc/self/uid_map'], { encoding: 'utf8' }).stdout.trim().split(/\s+/).join(' ');
+  t.equal(uidMap, mode === 'unprivileged' ? `0 ${subhostRootId(name)} 65536` : '0 0 4294967295', `the command's user namespace maps ${uidMap}`);
   const f = spawnSync(process.execPath, [BIN('go'), name, 'false'], { encoding: 'utf8' });
   t.equal(f.status, 1, 'false exits 1');
   const hn = spawnSync(process.execPath, [BIN('go'), name, 'hostname'], { encoding: 'utf8' });
