@@ -214,9 +214,9 @@ forEachMode(t, 'overlay-ls --json matches what the kernel shows', async (t, mode
   t.same(idmapLeftovers(name), [], 'nor its user namespace file and id range (unprivileged)');
 });
 
-t.test('overlay-boot --foreground stays until the subhost ends; the log reads with pino-pretty', async (t) => {
+forEachMode(t, 'overlay-boot --foreground stays until the subhost ends; the log reads with pino-pretty', async (t, mode) => {
   const name = uniqueName('f');
-  const sh = makeSubhost(t, name, ['START=none']);
+  const sh = makeSubhost(t, name, ['START=none'], { mode });
   stopAtTeardown(t, name);
   const { spawn } = await import('node:child_process');
   const fg = spawn(process.execPath, [BIN('boot'), '--foreground', sh.conf], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -231,6 +231,7 @@ t.test('overlay-boot --foreground stays until the subhost ends; the log reads wi
   t.equal(await exited, 0, 'it exits 0 when the subhost has ended');
   t.match(out, new RegExp(`${name} ended`));
   t.notOk(existsSync(`/run/overlay-boot/${name}.json`), 'and everything was torn down before');
+  t.same(idmapLeftovers(name), [], 'its id range and user namespace file too (unprivileged)');
   const pretty = spawnSync(fileURLToPath(new URL('../../node_modules/.bin/pino-pretty', import.meta.url)), ['--colorize', 'false'],
     { input: readFileSync(path.join(sh.dir, 'log')), encoding: 'utf8' });
   t.equal(pretty.status, 0);
