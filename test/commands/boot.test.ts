@@ -7,7 +7,7 @@ import { stopByName } from '../../src/commands/stop.js';
 import type { BootEvent } from '../../src/plan/events.js';
 import { snapshotHost, waitFor } from '../helpers/host.js';
 import { makeBusyboxRoot, writeScript } from '../helpers/rootfs.js';
-import { forEachMode, giveToSubhostRoot, insideSubhost, ownMountPoints } from '../helpers/mode.js';
+import { forEachMode, giveToSubhostRoot, insideSubhost, ownMountPoints, ownsCgroup } from '../helpers/mode.js';
 import { makeBridge, makeSubhost, stopAtTeardown, tempDir, uniqueName } from '../helpers/subhost.js';
 
 /** Run a command inside the running subhost as overlay-go does (its user namespace too, when it has one). */
@@ -39,8 +39,8 @@ forEachMode(t, 'a copy of the host (LOWER=/) boots, is contained, and leaves not
   t.equal(readFileSync(path.join(shared, 'back'), 'utf8'), 'from the subhost\n', 'SHARE is writable where the host lets its root write');
   t.equal(statSync(path.join(shared, 'back')).uid, root, `and what root writes there is the host's uid ${root}`);
   t.match(inside(r.pid1, 'ps', '-e', '-o', 'comm'), /dummy_service/, 'dummy_service runs when no service started');
-  t.same(ownMountPoints(inside(r.pid1, 'cat', '/proc/self/mountinfo'), mode), ['/', '/dev', '/dev/pts', '/mnt/shared', '/proc', '/run', '/sys'],
-    'only the subhost\'s own mounts inside');
+  t.same(ownMountPoints(inside(r.pid1, 'cat', '/proc/self/mountinfo'), mode),
+    ['/', '/dev', '/dev/pts', '/mnt/shared', '/proc', '/run', '/sys', ...(ownsCgroup(r.plan) ? ['/sys/fs/cgroup'] : [])], 'only the subhost\'s own mounts inside');
   // nsenter -m alone (no -r) must still land in the subhost's root: pivot_root, not chroot.
   t.notOk(existsSync('/.reaper'), 'the host root has no /.reaper');
   const rootLs = execFileSync('nsenter', ['-t', String(r.pid1), '-m', 'ls', '-a', '/'], { encoding: 'utf8' });

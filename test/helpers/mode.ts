@@ -4,6 +4,7 @@ import { chownSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Test } from 'tap';
 import { enterArgv } from '../../src/commands/enter.js';
+import type { BootPlan } from '../../src/plan/types.js';
 import { status } from '../../src/commands/list.js';
 import { findNative } from '../../src/subhost/native.js';
 import { processId } from '../../src/subhost/process.js';
@@ -48,7 +49,8 @@ export function subhostRootId(name: string): number {
  */
 export function idmapLeftovers(name: string): string[] {
   const dir = path.join(DEFAULT_STATE_DIR, 'idmap');
-  const slots = existsSync(dir) ? readdirSync(dir).filter((f) => readFileSync(path.join(dir, f), 'utf8').startsWith(`${name} `)) : [];
+  const holds = (f: string) => { try { return readFileSync(path.join(dir, f), 'utf8').startsWith(`${name} `); } catch { return false; } };
+  const slots = existsSync(dir) ? readdirSync(dir).filter((f) => /^\d+$/.test(f) && holds(f)) : [];
   const userns = path.join(DEFAULT_STATE_DIR, `${name}.userns`);
   return [...slots.map((f) => path.join(dir, f)), ...(existsSync(userns) ? [userns] : [])];
 }
@@ -70,6 +72,15 @@ export function giveToSubhostRoot(file: string, name: string): number {
 export function ownMountPoints(mountinfo: string, mode: Mode): string[] {
   const points = mountinfo.split('\n').filter(Boolean).map((l) => l.split(' ')[4]!);
   return (mode === 'unprivileged' ? points.filter((p) => !p.startsWith('/proc/') && p !== '/sys/firmware') : points).sort();
+}
+
+/**
+ * Whether the boot PLAN gives the subhost a cgroup of its own to manage: its cgroup
+ * mounted on /sys/fs/cgroup, the root of a cgroup namespace (an unprivileged subhost's
+ * delegated cgroup). Such a subhost sees that mount and its processes at `0::/`.
+ */
+export function ownsCgroup(plan: BootPlan): boolean {
+  return plan.steps.some((s) => s.native.some((o) => o.op === 'mount' && o.args[2] === 'cgroup2'));
 }
 
 /**
