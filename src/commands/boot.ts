@@ -1,6 +1,6 @@
-import { closeSync, mkdirSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { checkHookSafety, configDigest, readConfig, type ReadConfigOptions } from '../config/index.js';
+import { checkHookSafety, configDigest, isDeviceNode, readConfig, type ReadConfigOptions } from '../config/index.js';
 import type { SubhostConfig } from '../config/types.js';
 import { OverlayBootError, isOverlayBootError } from '../errors.js';
 import { firstLine } from '../host/actions.js';
@@ -69,9 +69,7 @@ export async function planBoot(config: SubhostConfig,
  */
 function refuseDeviceShares(config: SubhostConfig): void {
   for (const share of config.shares) {
-    let st;
-    try { st = statSync(share.hostPath); } catch { continue; }
-    if (st.isCharacterDevice() || st.isBlockDevice()) {
+    if (isDeviceNode(share.hostPath)) {
       throw new OverlayBootError('UNPRIV_UNSUPPORTED', `SHARE ${share.hostPath} is a device node, which PRIVILEGED=no does not hand to a subhost`, {
         file: config.file, line: share.line, variable: 'SHARE', found: share.hostPath, expected: 'a directory or regular file',
       });

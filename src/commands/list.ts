@@ -44,6 +44,11 @@ export interface SubhostStatus {
   services: string[];
   log: string;
   reaper?: ReaperReport;
+  /**
+   * PRIVILEGED=no only: ids 0..count-1 inside are base.. on the host (root inside is `base`,
+   * the owner a host path needs for the subhost's root to write it through SHARE).
+   */
+  idmap?: { base: number; count: number };
 }
 
 export interface ListOptions {
@@ -89,6 +94,7 @@ function toStatus(record: StateRecord): SubhostStatus {
   const status: SubhostStatus = {
     name: record.name, config: record.config, state, pid1: record.pid1?.pid, monitorPid: record.monitor?.pid,
     startedAt: record.startedAt, cables: record.cables, services: record.services, log: record.log,
+    ...(record.idmap ? { idmap: { base: record.idmap.base, count: record.idmap.count } } : {}),
   };
   if (state === 'running' && record.pid1) {
     status.uptimeSeconds = Math.round(processAgeSeconds(record.pid1));

@@ -1,8 +1,10 @@
 import path from 'node:path';
+import { isDeviceNode } from '../config/shares.js';
 import { runCommand } from '../host/run.js';
 import { OverlayBootError } from '../errors.js';
 import { findNative, pinnedHelperError } from '../subhost/native.js';
 import type { ProcessId } from '../subhost/process.js';
+import { DEFAULT_STATE_DIR, readStateRecord, statePath } from '../subhost/state.js';
 import { requireRoot } from './preflight.js';
 import { runningPid1, type ListOptions } from './list.js';
 
@@ -39,6 +41,11 @@ export async function share(hostPath: string, name: string, options: ShareOption
     throw new OverlayBootError('USAGE', `the subhost path must be absolute and not /: ${subhostPath}`, { name, found: subhostPath });
   }
   const pid1 = runningPid1(name, options);
+  if (isDeviceNode(abs) && readStateRecord(statePath(name, options.stateDir ?? DEFAULT_STATE_DIR))?.idmap) {
+    throw new OverlayBootError('UNPRIV_UNSUPPORTED', `${abs} is a device node, which overlay-share does not hand to an unprivileged subhost (PRIVILEGED=no)`, {
+      name, found: abs, expected: 'a directory or regular file',
+    });
+  }
   await runShareHelper('share', pid1, [abs, subhostPath], name);
   return { name, hostPath: abs, subhostPath };
 }

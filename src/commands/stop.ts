@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { linkExists, mountPoints, netnsExists } from '../host/links.js';
 import { hostUndo } from '../plan/execute.js';
 import type { NativeOp } from '../plan/types.js';
-import { previewIdRange } from '../subhost/idmap.js';
+import { previewIdRange, releaseLeftOverRanges } from '../subhost/idmap.js';
 import { runTeardown } from '../subhost/launch.js';
 import { findNative, signalPinned } from '../subhost/native.js';
 import { isAlive } from '../subhost/process.js';
@@ -76,7 +76,7 @@ export async function stop(configPath: string, options: StopOptions = {}): Promi
   // subhost's on the host (namespace, cable ends, cgroup): its host steps' undo cleans them.
   const stateDir = options.stateDir ?? DEFAULT_STATE_DIR;
   // PRIVILEGED=no: the range of the record; without one, no range is this subhost's to give back
-  // (a range left by a boot that died is taken over by the next reservation).
+  // through the plan (one left by a boot that died goes in cleanLeftovers).
   const idmap = config.privileged ? undefined : readStateRecord(statePath(config.name, stateDir))?.idmap ?? previewIdRange(stateDir);
   const plan = await planBoot(config, { stateDir, reaperPath: findNative().reaper, runInit: false, idmap });
   const leftovers = hostUndo(plan).filter((o) => !(o.op === 'unlink' && o.args[0].startsWith(path.join(stateDir, 'idmap') + path.sep)));
@@ -145,6 +145,9 @@ async function cleanLeftovers(name: string, record: StateRecord | undefined, lau
     const ops = leftovers.filter(isLeftOver);
     if (ops.length) await runTeardown(launcher, ops, 'ignore', process.env);
   }
+  // PRIVILEGED=no: a boot killed before its undo held its id range (or the record's teardown
+  // did) leaves the range reserved; with no record left, it is nobody's.
+  releaseLeftOverRanges(name, path.dirname(file));
 }
 
 /** Whether what a teardown op removes is there. */

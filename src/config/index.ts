@@ -13,6 +13,6 @@ export {
 } from './values.js';
 export { checkConfigSafety, type SafetyOptions } from './safety.js';
 export { resolveRootLayout, rootVariant, type RootLayout, type RootLayoutInput, type PathValue } from './root.js';
-export { resolveShare, type ShareInput } from './shares.js';
+export { isDeviceNode, resolveShare, type ShareInput } from './shares.js';
 export { configDigest } from './digest.js';
 export { checkHookSafety } from './hook-safety.js';

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { Share, Warning } from './types.js';
 import { resolveExisting } from './fspath.js';
@@ -63,4 +64,18 @@ function subhostAbsolute(p: string, where: Where): string {
     }
   }
   return path.posix.normalize(p).replace(/(.)\/+$/, '$1');
+}
+
+/**
+ * Whether PATH is a character or block device node of the host (false when it does not
+ * exist). SHARE and overlay-share never hand one to an unprivileged subhost, whose root is
+ * not the host's.
+ */
+export function isDeviceNode(file: string): boolean {
+  try {
+    const st = statSync(file);
+    return st.isCharacterDevice() || st.isBlockDevice();
+  } catch {
+    return false;
+  }
 }

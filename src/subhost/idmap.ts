@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { OverlayBootError } from '../errors.js';
 import { isAlive, processId } from './process.js';
@@ -137,5 +137,26 @@ function removed(file: string): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Give back the ranges still reserved for `name` by boots that died before their plan's undo
+ * held the range (a SIGKILL between the reservation and the user namespace step): overlay-stop
+ * of a subhost that is not running calls it, so nothing of it is left. Under the reclaimers'
+ * lock, so a range another boot takes over meanwhile is never removed; while that lock is busy
+ * the ranges stay, and the next reservation takes them over.
+ */
+export function releaseLeftOverRanges(name: string, stateDir: string): void {
+  const dir = path.join(stateDir, 'idmap');
+  const lock = path.join(dir, '.reclaim');
+  try { closeSync(openSync(lock, 'wx', 0o644)); } catch { return; }
+  try {
+    for (const slot of readdirSync(dir).filter((f) => /^\d+$/.test(f))) {
+      const file = path.join(dir, slot);
+      if (owner(file)?.[0] === name && isLeftOver(file, stateDir)) removed(file);
+    }
+  } finally {
+    removed(lock);
   }
 }

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, existsSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../src/cli/boot.js';
@@ -10,6 +10,15 @@ import { snapshotHost } from '../helpers/host.js';
 import { makeSubhost } from '../helpers/subhost.js';
 
 const BIN = fileURLToPath(new URL('../../bin/overlay-boot.js', import.meta.url));
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** A block device of this host (its first disk), as /dev names it. */
+function blockDevice(): string {
+  const disk = readFileSync('/proc/partitions', 'utf8').split('\n').slice(2).map((l) => l.trim().split(/\s+/)[3]).find(Boolean);
+  if (!disk) throw new Error('this host lists no block device in /proc/partitions');
+  return `/dev/${disk}`;
+}
 
 t.test('--check prints the full plan for every conf.d example and changes nothing', async (t) => {
   const examples = readdirSync(CONF_D).filter((f) => f.endsWith('.conf')).map((f) => f.slice(0, -5));
@@ -65,6 +74,42 @@ t.test('--check lists every error with file, line and variable, exit 1', async (
   t.equal(doc.valid, false);
   t.equal(doc.error.code, 'CONFIG_INVALID');
   t.ok(doc.error.errors.length >= 4);
+});
+
+t.test('--check of every conf.d example with PRIVILEGED=no prints the plan in a user namespace, changing nothing', async (t) => {
+  for (const name of Object.keys(EXAMPLE_LAYOUT)) {
+    const dir = prepareExample(t, name);
+    const conf = path.join(dir, `${name}.conf`);
+    appendFileSync(conf, 'PRIVILEGED=no\n');
+    const before = snapshotHost();
+    const io = capture();
+    t.equal(await main(['--check', conf], io), 0, `${name}: ${io.err}`);
+    t.match(io.out, /PRIVILEGED=no/, `${name}: the plan says so`);
+    t.match(io.out, /\. netns \(.*\): create user namespace /, `${name}: with its user namespace`);
+    t.same(snapshotHost(), before, `${name}: host unchanged (no id range reserved)`);
+  }
+});
+
+t.test('--check says up front, with UNPRIV_UNSUPPORTED, what an unprivileged subhost cannot have', async (t) => {
+  const cases: Array<{ what: string; lines: string[]; variable: string }> = [
+    { what: 'a host device node shared in (character)', lines: ['SHARE=/dev/null:/mnt/null'], variable: 'SHARE' },
+    { what: 'a host disk shared in (block device)', lines: [`SHARE=${blockDevice()}:/mnt/disk`], variable: 'SHARE' },
+    { what: 'a bind root (UPPER=/)', lines: ['UPPER=/'], variable: 'PRIVILEGED' },
+    { what: 'a premounted root (LIVE equals LOWER)', lines: ['LIVE=live', 'LOWER=live'], variable: 'PRIVILEGED' },
+  ];
+  for (const c of cases) {
+    const sh = makeSubhost(t, 'unsup', ['START=none', ...c.lines], { mode: 'unprivileged' });
+    const before = snapshotHost();
+    const io = capture();
+    t.equal(await main(['--check', sh.conf], io), 1, `${c.what}: exit 1`);
+    t.match(io.err, new RegExp(`^overlay-boot: ${escape(sh.conf)}:\\d+: ${c.variable}: .*\\[UNPRIV_UNSUPPORTED\\]`, 'm'), `${c.what}: names file, line and ${c.variable}`);
+    const j = capture();
+    t.equal(await main(['--check', '--json', sh.conf], j), 1);
+    t.match(JSON.parse(j.out), { valid: false, error: { code: 'UNPRIV_UNSUPPORTED', variable: c.variable } }, `${c.what}: in --json too`);
+    t.same(snapshotHost(), before, `${c.what}: host unchanged`);
+    const privileged = makeSubhost(t, 'unsup', ['START=none', ...c.lines]);
+    t.equal(await main(['--check', privileged.conf], capture()), 0, `${c.what}: fine for a privileged subhost`);
+  }
 });
 
 t.test('usage errors exit 2', async (t) => {

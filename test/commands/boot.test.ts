@@ -1,25 +1,24 @@
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { boot } from '../../src/commands/boot.js';
 import { stopByName } from '../../src/commands/stop.js';
 import type { BootEvent } from '../../src/plan/events.js';
 import { snapshotHost, waitFor } from '../helpers/host.js';
 import { makeBusyboxRoot, writeScript } from '../helpers/rootfs.js';
+import { forEachMode, giveToSubhostRoot, insideSubhost, ownMountPoints, ownsCgroup } from '../helpers/mode.js';
 import { makeBridge, makeSubhost, stopAtTeardown, tempDir, uniqueName } from '../helpers/subhost.js';
 
-/** Run a command inside the running subhost, as overlay-go will. */
-function inside(pid1: number, ...cmd: string[]): string {
-  return execFileSync('nsenter', ['-t', String(pid1), '-m', '-u', '-i', '-n', '-p', '-r', '-w', ...cmd], { encoding: 'utf8' });
-}
+/** Run a command inside the running subhost as overlay-go does (its user namespace too, when it has one). */
+const inside = (pid1: number, ...cmd: string[]) => insideSubhost(pid1, cmd);
 
-t.test('a copy of the host (LOWER=/) boots, is contained, and leaves nothing when it ends', async (t) => {
+forEachMode(t, 'a copy of the host (LOWER=/) boots, is contained, and leaves nothing when it ends', async (t, mode) => {
   const name = uniqueName('h');
   const before = snapshotHost({ names: [name] });
   const shared = tempDir(t, 'ovb-share-');
   writeFileSync(path.join(shared, 'hello'), 'from the host\n');
-  const sh = makeSubhost(t, name, ['START=none', 'RAM_SIZE=7M', `SHARE=${shared}:/mnt/shared`]);
+  const sh = makeSubhost(t, name, ['START=none', 'RAM_SIZE=7M', `SHARE=${shared}:/mnt/shared`], { mode });
   stopAtTeardown(t, name, 3);
   const events: BootEvent[] = [];
   const r = await boot(sh.conf, { onEvent: (e) => events.push(e) });
@@ -34,9 +33,14 @@ t.test('a copy of the host (LOWER=/) boots, is contained, and leaves nothing whe
   t.match(inside(r.pid1, 'df', '-k', '/run'), /\s7168\s/, '/run is a 7M tmpfs');
   t.match(inside(r.pid1, 'stat', '-c', '%a', '/run/lock'), /^1777/);
   t.equal(inside(r.pid1, 'cat', '/mnt/shared/hello'), 'from the host\n', 'SHARE is visible inside');
+  // SHARE keeps the host's ids: a place the subhost's root may write is one the host gives to its (mapped) root id.
+  const root = giveToSubhostRoot(shared, name);
+  inside(r.pid1, 'sh', '-c', 'echo from the subhost > /mnt/shared/back');
+  t.equal(readFileSync(path.join(shared, 'back'), 'utf8'), 'from the subhost\n', 'SHARE is writable where the host lets its root write');
+  t.equal(statSync(path.join(shared, 'back')).uid, root, `and what root writes there is the host's uid ${root}`);
   t.match(inside(r.pid1, 'ps', '-e', '-o', 'comm'), /dummy_service/, 'dummy_service runs when no service started');
-  const mountPoints = inside(r.pid1, 'cat', '/proc/mounts').split('\n').filter(Boolean).map((l) => l.split(' ')[1]).sort();
-  t.same(mountPoints, ['/', '/dev', '/dev/pts', '/mnt/shared', '/proc', '/run', '/sys'], 'only the subhost\'s own mounts inside');
+  t.same(ownMountPoints(inside(r.pid1, 'cat', '/proc/self/mountinfo'), mode),
+    ['/', '/dev', '/dev/pts', '/mnt/shared', '/proc', '/run', '/sys', ...(ownsCgroup(r.plan) ? ['/sys/fs/cgroup'] : [])], 'only the subhost\'s own mounts inside');
   // nsenter -m alone (no -r) must still land in the subhost's root: pivot_root, not chroot.
   t.notOk(existsSync('/.reaper'), 'the host root has no /.reaper');
   const rootLs = execFileSync('nsenter', ['-t', String(r.pid1), '-m', 'ls', '-a', '/'], { encoding: 'utf8' });
@@ -55,7 +59,7 @@ t.test('a copy of the host (LOWER=/) boots, is contained, and leaves nothing whe
   t.match(readFileSync(path.join(sh.dir, 'log'), 'utf8'), /Exited /, 'log says Exited NAME');
 });
 
-t.test('a busybox root with a cable to a bridge serves TCP to a client on that bridge', async (t) => {
+forEachMode(t, 'a busybox root with a cable to a bridge serves TCP to a client on that bridge', async (t, mode) => {
   const name = uniqueName('w');
   const before = snapshotHost({ names: [name] });
   const br = makeBridge(t, `${name}b`);
@@ -71,7 +75,7 @@ start)
 stop) killall httpd ;;
 esac
 `);
-  const sh = makeSubhost(t, name, ['START=/etc/init.d/web', `CABLES=${br}=02:0a:0b:0c:0d:0e`], { lower });
+  const sh = makeSubhost(t, name, ['START=/etc/init.d/web', `CABLES=${br}=02:0a:0b:0c:0d:0e`], { lower, mode });
   stopAtTeardown(t, name, 3);
   const r = await boot(sh.conf);
   t.match(inside(r.pid1, 'cat', '/sys/class/net/eth0/address'), /02:0a:0b:0c:0d:0e/, 'MAC on the subhost end');

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { boot } from '../../src/commands/boot.js';
 import { snapshotHost, waitFor } from '../helpers/host.js';
 import { writeScript } from '../helpers/rootfs.js';
+import { idmapLeftovers, testModes } from '../helpers/mode.js';
 import { makeBridge, makeSubhost, subhostTest, tempDir, uniqueName } from '../helpers/subhost.js';
 
 const STOP = fileURLToPath(new URL('../../bin/overlay-stop', import.meta.url));
@@ -25,24 +26,27 @@ function noNode(t: Test): { env: NodeJS.ProcessEnv; ranNode: () => boolean } {
   return { env: { ...process.env, PATH: `${dir}:/usr/sbin:/usr/bin:/sbin:/bin` }, ranNode: () => existsSync(marker) };
 }
 
-const a = uniqueName('q');
-subhostTest(t, 'a running subhost stops through the native helper, and nothing is left', [a], async (t) => {
-  const br = makeBridge(t, `${a}b`);
-  const before = snapshotHost({ names: [a] });
-  const sh = makeSubhost(t, a, ['START=none', `CABLES=${br}=`]);
-  const r = await boot(sh.conf);
-  const line = readFileSync(`/run/overlay-boot/${a}.stop`, 'utf8').trim().split('\t');
-  t.same(line.slice(0, 3), [sh.conf, a, String(r.pid1)], 'the fast-stop line names config, NAME and pid 1');
-  t.equal(line[4], String(r.monitorPid), 'and the monitor');
-  const { env, ranNode } = noNode(t);
-  const res = spawnSync(STOP, [sh.conf], { encoding: 'utf8', env });
-  t.equal(res.status, 0, res.stderr);
-  t.equal(res.stdout, `${a} stopped\n`);
-  t.notOk(ranNode(), 'Node.js was never started');
-  t.notOk(existsSync(`/run/overlay-boot/${a}.stop`), 'the fast-stop line went with the record');
-  t.ok(same(snapshotHost({ names: [a] }).links.filter((l) => l !== br), before.links.filter((l) => l !== br)), 'cable end gone');
-  t.same(snapshotHost({ names: [a] }).processes, [], 'no process left');
-});
+for (const mode of testModes()) {
+  const a = uniqueName('q');
+  subhostTest(t, `a running subhost stops through the native helper, and nothing is left (${mode})`, [a], async (t) => {
+    const br = makeBridge(t, `${a}b`);
+    const before = snapshotHost({ names: [a] });
+    const sh = makeSubhost(t, a, ['START=none', `CABLES=${br}=`], { mode });
+    const r = await boot(sh.conf);
+    const line = readFileSync(`/run/overlay-boot/${a}.stop`, 'utf8').trim().split('\t');
+    t.same(line.slice(0, 3), [sh.conf, a, String(r.pid1)], 'the fast-stop line names config, NAME and pid 1');
+    t.equal(line[4], String(r.monitorPid), 'and the monitor');
+    const { env, ranNode } = noNode(t);
+    const res = spawnSync(STOP, [sh.conf], { encoding: 'utf8', env });
+    t.equal(res.status, 0, res.stderr);
+    t.equal(res.stdout, `${a} stopped\n`);
+    t.notOk(ranNode(), 'Node.js was never started');
+    t.notOk(existsSync(`/run/overlay-boot/${a}.stop`), 'the fast-stop line went with the record');
+    t.ok(same(snapshotHost({ names: [a] }).links.filter((l) => l !== br), before.links.filter((l) => l !== br)), 'cable end gone');
+    t.same(snapshotHost({ names: [a] }).processes, [], 'no process left');
+    t.same(idmapLeftovers(a), [], 'no user namespace file or id range left (unprivileged)');
+  });
+}
 
 const b = uniqueName('q');
 subhostTest(t, 'through a symlinked config path, quietly, with a timeout', [b], async (t) => {

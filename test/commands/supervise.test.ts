@@ -9,6 +9,7 @@ import { stopByName } from '../../src/commands/stop.js';
 import { findNative } from '../../src/subhost/native.js';
 import { snapshotHost, waitFor, type HostSnapshot } from '../helpers/host.js';
 import { makeBusyboxRoot, writeScript } from '../helpers/rootfs.js';
+import { forEachMode, giveToSubhostRoot } from '../helpers/mode.js';
 import { makeSubhost, stopAtTeardown, tempDir, uniqueName } from '../helpers/subhost.js';
 
 function alive(pid: number): boolean {
@@ -80,7 +81,7 @@ function busyboxLower(t: Test, scripts: Record<string, string> = {}): string {
   return lower;
 }
 
-t.test('10 000 short-lived orphans leave no zombie', async (t) => {
+forEachMode(t, '10 000 short-lived orphans leave no zombie', async (t, mode) => {
   const name = uniqueName('z');
   const before = snapshotHost({ names: [name] });
   // The service starts a daemon that double-forks in a bounded loop (each inner
@@ -95,7 +96,7 @@ stop) ;;
 esac
 `,
   });
-  const sh = makeSubhost(t, name, ['START=/etc/init.d/orph', 'STOP_TIMEOUT=2'], { lower });
+  const sh = makeSubhost(t, name, ['START=/etc/init.d/orph', 'STOP_TIMEOUT=2'], { lower, mode });
   stopAtTeardown(t, name, 3);
   const r = await boot(sh.conf);
   let peak = 0;
@@ -115,7 +116,7 @@ esac
   await leftNothing(t, name, before);
 });
 
-t.test('kill -TERM <pid 1> from the host: START services stopped in reverse order, stubborn one killed at the grace limit', async (t) => {
+forEachMode(t, 'kill -TERM <pid 1> from the host: START services stopped in reverse order, stubborn one killed at the grace limit', async (t, mode) => {
   const name = uniqueName('s');
   const before = snapshotHost({ names: [name] });
   const marks = tempDir(t, 'ovb-marks-');
@@ -128,9 +129,10 @@ esac
   const lower = busyboxLower(t, { alpha: svc('alpha'), beta: svc('beta'), stubborn: svc('stubborn', true) });
   const sh = makeSubhost(t, name, [
     'START=/etc/init.d/alpha /etc/init.d/stubborn /etc/init.d/beta', 'STOP_TIMEOUT=2', `SHARE=${marks}:/marks`,
-  ], { lower });
+  ], { lower, mode });
   stopAtTeardown(t, name, 3);
   const r = await boot(sh.conf);
+  giveToSubhostRoot(marks, name);
   t.ok(await waitFor(() => readReport(r.pid1)?.phase === 'running', 3000), 'the report says running');
   t.match(readReport(r.pid1), { name, phase: 'running', initStatus: 0, services: [] });
 
@@ -151,16 +153,16 @@ esac
   t.match(log, /Exited /);
 });
 
-t.test('RUN services: a crashing one is restarted with growing delays, one that always fails is given up', async (t) => {
+forEachMode(t, 'RUN services: a crashing one is restarted with growing delays, one that always fails is given up', async (t, mode) => {
   const name = uniqueName('r');
   const name2 = uniqueName('g');
   const before = snapshotHost({ names: [name] });
   const before2 = snapshotHost({ names: [name2] });
   const lower = busyboxLower(t);
   const crash = `echo "$(cut -d' ' -f1 /proc/uptime)" >> /run/crash; sleep 0.2; exit 4`;
-  const sh = makeSubhost(t, name, ['START=none', 'STOP_TIMEOUT=2', `RUN=${crash}`, 'RUN=exec sleep 100000', 'RUN=false'], { lower });
+  const sh = makeSubhost(t, name, ['START=none', 'STOP_TIMEOUT=2', `RUN=${crash}`, 'RUN=exec sleep 100000', 'RUN=false'], { lower, mode });
   // a subhost with only a service that always fails: it ends by itself once that is given up
-  const sh2 = makeSubhost(t, name2, ['START=none', 'RUN=exit 9'], { lower });
+  const sh2 = makeSubhost(t, name2, ['START=none', 'RUN=exit 9'], { lower, mode });
   stopAtTeardown(t, name, 3);
   stopAtTeardown(t, name2, 3);
   const r = await boot(sh.conf);
@@ -192,10 +194,10 @@ t.test('RUN services: a crashing one is restarted with growing delays, one that 
   await leftNothing(t, name2, before2);
 });
 
-t.test('the reaper uses no CPU while idle; its size and RSS', async (t) => {
+forEachMode(t, 'the reaper uses no CPU while idle; its size and RSS', async (t, mode) => {
   const name = uniqueName('i');
   const lower = busyboxLower(t);
-  const sh = makeSubhost(t, name, ['START=none', 'RUN=exec sleep 100000'], { lower });
+  const sh = makeSubhost(t, name, ['START=none', 'RUN=exec sleep 100000'], { lower, mode });
   stopAtTeardown(t, name, 3);
   const r = await boot(sh.conf);
   await new Promise((res) => setTimeout(res, 300));

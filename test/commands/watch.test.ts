@@ -1,60 +1,14 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { spawn } from 'node:child_process';
 import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { status } from '../../src/commands/list.js';
 import { reconcileDir, watch, type WatchEvent, type WatchHandle } from '../../src/commands/watch.js';
 import { main } from '../../src/cli/watch.js';
 import { snapshotHost, waitFor } from '../helpers/host.js';
-import { subhostTest, tempDir, uniqueName } from '../helpers/subhost.js';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bin = path.join(root, 'bin/overlay-watch.js');
-
-/** A conf.d-like DIR, with each subhost's BASE in a sibling directory (BASE is relative to the config). */
-function makeConfD(t: Test): { confd: string; bases: string; log: string } {
-  const top = tempDir(t, 'ovb-w-');
-  const confd = path.join(top, 'conf.d');
-  const bases = path.join(top, 'bases');
-  mkdirSync(confd, { mode: 0o755 });
-  mkdirSync(bases, { mode: 0o755 });
-  return { confd, bases, log: path.join(top, 'log') };
-}
-
-/** Write NAME.conf into DIR (creating its BASE layout); `lines` follow BASE, NAME and LOG. */
-function writeConf(d: { confd: string; bases: string; log: string }, name: string, lines: string[]): string {
-  for (const sub of ['root', 'work', 'live']) mkdirSync(path.join(d.bases, name, sub), { recursive: true, mode: 0o755 });
-  const conf = path.join(d.confd, `${name}.conf`);
-  writeFileSync(conf, [`BASE=../bases/${name}`, `NAME=${name}`, `LOG=${d.log}`, ...lines].join('\n') + '\n', { mode: 0o644 });
-  return conf;
-}
-
-
-function pid1Of(name: string): number | undefined {
-  try {
-    const s = status(name);
-    return s.state === 'running' ? s.pid1 : undefined;
-  } catch {
-    return undefined;
-  }
-}
+import { subhostTest, uniqueName } from '../helpers/subhost.js';
+import { WATCH_BIN, jsonLines, makeConfD, pid1Of, recorder, runWatchBin, writeConf } from '../helpers/watch.js';
 
 const alive = (pid: number | undefined) => pid !== undefined && existsSync(`/proc/${pid}`);
-
-/** Collects a watcher's events; `next` waits (bounded) for one that matches. */
-function recorder() {
-  const events: WatchEvent[] = [];
-  return {
-    events,
-    onEvent: (e: WatchEvent) => { events.push(e); },
-    async next(match: (e: WatchEvent) => boolean, from = 0, timeoutMs = 10000): Promise<WatchEvent | undefined> {
-      let found: WatchEvent | undefined;
-      await waitFor(() => (found = events.slice(from).find(match)) !== undefined, timeoutMs);
-      return found;
-    },
-  };
-}
 
 const a = uniqueName('wa');
 const b = uniqueName('wb');
@@ -201,20 +155,6 @@ t.test('watch refuses a DIR that is not a directory', async (t) => {
   await t.rejects(reconcileDir('/nonexistent/conf.d'), { code: 'CONFIG_BAD_PATH' });
 });
 
-function runBin(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => { stdout += c; });
-    child.stderr.on('data', (c) => { stderr += c; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
-}
-
-const jsonLines = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-
 const n_wo = uniqueName('wo');
 subhostTest(t, 'overlay-watch --once (the real bin) reconciles and exits, leaving subhosts running', [n_wo], async (t) => {
   const n = n_wo;
@@ -222,7 +162,7 @@ subhostTest(t, 'overlay-watch --once (the real bin) reconciles and exits, leavin
   const conf = writeConf(d, n, ['START=none']);
   writeFileSync(path.join(d.confd, 'bad.conf'), 'START=none\n', { mode: 0o644 });
   writeFileSync(path.join(d.confd, 'notes.txt'), 'not a config\n');
-  const r1 = await runBin(['--once', d.confd]);
+  const r1 = await runWatchBin(['--once', d.confd]);
   t.equal(r1.code, 1, 'exit 1: a config failed');
   const lines1 = jsonLines(r1.stdout);
   t.ok(lines1.some((l) => l.msg === `Booted ${n}` && l.config === conf), 'logged the boot as a JSON line');
@@ -232,15 +172,15 @@ subhostTest(t, 'overlay-watch --once (the real bin) reconciles and exits, leavin
   t.ok(pid, 'the subhost runs after the command exited');
 
   rmSync(path.join(d.confd, 'bad.conf'));
-  const r2 = await runBin(['--once', d.confd]);
+  const r2 = await runWatchBin(['--once', d.confd]);
   t.equal(r2.code, 0, 'exit 0 when all is well');
   t.ok(jsonLines(r2.stdout).some((l) => l.msg === `Adopted ${n}`), 'adopted');
   t.equal(pid1Of(n), pid, 'no reboot');
 
-  const r3 = await runBin(['--once', '/nonexistent/conf.d']);
+  const r3 = await runWatchBin(['--once', '/nonexistent/conf.d']);
   t.equal(r3.code, 1);
   t.match(r3.stderr, /CONFIG_BAD_PATH/);
-  t.equal((await runBin(['--bogus'])).code, 2, 'usage error');
+  t.equal((await runWatchBin(['--bogus'])).code, 2, 'usage error');
 });
 
 const n_ws = uniqueName('ws');
@@ -248,7 +188,7 @@ subhostTest(t, 'overlay-watch (the real bin) exits 0 on SIGTERM and leaves subho
   const n = n_ws;
   const d = makeConfD(t);
   writeConf(d, n, ['START=none']);
-  const child = spawn(process.execPath, [bin, '--debounce-ms', '50', d.confd], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [WATCH_BIN, '--debounce-ms', '50', d.confd], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
   let out = '';
   child.stdout.on('data', (c) => { out += c; });

@@ -1,29 +1,29 @@
 // What a process inside a subhost can see of the host: as little as the namespaces allow.
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
 import { chmodSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { boot } from '../../src/commands/boot.js';
 import { OverlayBootError } from '../../src/errors.js';
 import { snapshotHost } from '../helpers/host.js';
 import { writeScript } from '../helpers/rootfs.js';
+import { forEachMode, insideSubhost, ownMountPoints, ownsCgroup } from '../helpers/mode.js';
 import { makeSubhost, stopAtTeardown, uniqueName } from '../helpers/subhost.js';
 
-function inside(pid1: number, script: string): string {
-  return execFileSync('nsenter', ['-t', String(pid1), '-m', '-u', '-i', '-n', '-p', '-r', '-w', '/bin/sh', '-c', script], { encoding: 'utf8' });
-}
+/** A shell command inside, entered as overlay-go enters (the user namespace too, when it has one). */
+const inside = (pid1: number, script: string) => insideSubhost(pid1, ['/bin/sh', '-c', script]);
 
-t.test('inside a subhost the host is out of sight', async (t) => {
+forEachMode(t, 'inside a subhost the host is out of sight', async (t, mode) => {
   const name = uniqueName('v');
-  const sh = makeSubhost(t, name, ['START=none', 'CABLES==']);
+  const sh = makeSubhost(t, name, ['START=none', 'CABLES=='], { mode });
   stopAtTeardown(t, name);
   const r = await boot(sh.conf);
 
   const mounts = inside(r.pid1, 'cat /proc/self/mountinfo');
-  const points = mounts.split('\n').filter(Boolean).map((l) => l.split(' ')[4]).sort();
-  t.same(points, ['/', '/dev', '/dev/pts', '/proc', '/run', '/sys'], 'no host mount is listed inside, only its own');
+  const cgroupOwned = ownsCgroup(r.plan);
+  t.same(ownMountPoints(mounts, mode), ['/', '/dev', '/dev/pts', '/proc', '/run', '/sys', ...(cgroupOwned ? ['/sys/fs/cgroup'] : [])],
+    'no host mount is listed inside, only its own');
   // overlayfs shows its upperdir/workdir options: documented in SECURITY.md, not hidden.
-  t.notMatch(mounts, /\/run\/netns|\/sys\/fs\/cgroup/, 'no trace of the host\'s namespace or cgroup mounts');
+  t.notMatch(mounts, cgroupOwned ? /\/run\/netns|\/sys\/fs\/cgroup\// : /\/run\/netns|\/sys\/fs\/cgroup/, 'no trace of the host\'s namespace or cgroup mounts');
   t.equal(inside(r.pid1, 'readlink /proc/1/root').trim(), '/', '/proc/1/root is the subhost\'s root');
   t.match(inside(r.pid1, 'ls -a /proc/1/root/'), /^\.reaper$/m, 'and holds its reaper');
 
@@ -40,7 +40,9 @@ t.test('inside a subhost the host is out of sight', async (t) => {
   t.equal(inside(r.pid1, 'hostname').trim(), name);
   const hostUts = readFileSync('/proc/sys/kernel/hostname', 'utf8').trim();
   t.not(hostUts, name, 'the host keeps its own hostname');
-  t.equal(inside(r.pid1, 'cat /proc/1/cgroup | grep "^0::"').trim(), `0::/${name}`, 'its processes are in its cgroup');
+  // A delegated cgroup is the root of the subhost's cgroup namespace.
+  t.equal(inside(r.pid1, 'cat /proc/1/cgroup | grep "^0::"').trim(), cgroupOwned ? '0::/' : `0::/${name}`, 'its processes are in its cgroup');
+  t.equal(readFileSync(`/proc/${r.pid1}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::')), `0::/${name}`, 'which is its cgroup on the host');
 });
 
 t.test('a config, its directory, or a hook writable by others is refused at boot', async (t) => {

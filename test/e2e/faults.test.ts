@@ -12,6 +12,7 @@ import { OverlayBootError } from '../../src/errors.js';
 import { findCgroup2Root } from '../../src/host/cgroup.js';
 import { snapshotHost, waitFor, type HostSnapshot } from '../helpers/host.js';
 import { makeBusyboxRoot, writeScript } from '../helpers/rootfs.js';
+import { forEachMode, type Mode } from '../helpers/mode.js';
 import { makeBridge, makeSubhost, stopAtTeardown, tempDir, uniqueName } from '../helpers/subhost.js';
 
 const BIN = (c: string) => fileURLToPath(new URL(`../../bin/overlay-${c}.js`, import.meta.url));
@@ -23,7 +24,7 @@ const vlanKernel = existsSync('/proc/net/vlan');
  * (bridge with MAC, one without bridge, a VLAN where the kernel has 802.1Q),
  * SHARE, a START service, and the built-in premount and postmount.
  */
-function fullConfig(t: Test, name: string, hooks: boolean) {
+function fullConfig(t: Test, name: string, hooks: boolean, mode: Mode) {
   const br = makeBridge(t, `${name}b`);
   const lower = makeBusyboxRoot(path.join(tempDir(t, 'ovb-lower-'), 'root'));
   writeScript(path.join(lower, 'etc/init.d/svc'), `case "$1" in start) (while :; do sleep 1; done) </dev/null >/dev/null 2>&1 & ;; esac\n`);
@@ -37,7 +38,7 @@ function fullConfig(t: Test, name: string, hooks: boolean) {
   ];
   // A POSTMOUNT replaces the built-in one, so it makes the /dev the services need itself.
   if (hooks) lines.push('PREMOUNT=echo premount; test -d "$LIVE"', 'POSTMOUNT=mount -t tmpfs dev "$LIVE/dev" && mknod -m 666 "$LIVE/dev/null" c 1 3');
-  const sh = makeSubhost(t, name, lines, { lower });
+  const sh = makeSubhost(t, name, lines, { lower, mode });
   mkdirSync(path.join(sh.base, 'livefs'));
   writeScript(path.join(sh.base, 'upper.sh'), `
 dir="$(dirname "$CONFIG")/${name}/fresh"
@@ -52,9 +53,9 @@ esac
 }
 
 for (const hooks of [false, true]) {
-  t.test(`a fault at every step leaves the host as it was (${hooks ? 'PREMOUNT/POSTMOUNT hooks' : 'built-in premount/postmount'})`, async (t) => {
+  forEachMode(t, `a fault at every step leaves the host as it was (${hooks ? 'PREMOUNT/POSTMOUNT hooks' : 'built-in premount/postmount'})`, async (t, mode) => {
     const name = uniqueName(hooks ? 'p' : 'q');
-    const sh = fullConfig(t, name, hooks);
+    const sh = fullConfig(t, name, hooks, mode);
     const before = snapshotHost({ names: [name] });
     // The steps of a real boot ('!' mounts happen only then), which must also work without a fault.
     const first = await boot(sh.conf);
@@ -98,9 +99,9 @@ for (const hooks of [false, true]) {
   });
 }
 
-t.test('SIGKILL of the boot command at 50 random moments: overlay-stop restores the host', async (t) => {
+forEachMode(t, 'SIGKILL of the boot command at 50 random moments: overlay-stop restores the host', async (t, mode) => {
   const name = uniqueName('c');
-  const sh = makeSubhost(t, name, ['START=none', 'CABLES==']);
+  const sh = makeSubhost(t, name, ['START=none', 'CABLES=='], { mode });
   stopAtTeardown(t, name);
   const before = snapshotHost({ names: [name] });
   // A seeded generator, so a failing moment can be replayed.
@@ -130,9 +131,9 @@ t.test('SIGKILL of the boot command at 50 random moments: overlay-stop restores 
   t.comment(`boot took ${bootMs} ms; kills: ${JSON.stringify(outcomes)}`);
 });
 
-t.test('SIGKILL of pid 1, and of the monitor', async (t) => {
+forEachMode(t, 'SIGKILL of pid 1, and of the monitor', async (t, mode) => {
   const name = uniqueName('m');
-  const sh = makeSubhost(t, name, ['START=none', 'CABLES==']);
+  const sh = makeSubhost(t, name, ['START=none', 'CABLES=='], { mode });
   stopAtTeardown(t, name);
   const before = snapshotHost({ names: [name] });
   const r = await boot(sh.conf);
@@ -148,9 +149,9 @@ t.test('SIGKILL of pid 1, and of the monitor', async (t) => {
   t.same(snapshotHost({ names: [name] }), before);
 });
 
-t.test('10 simultaneous boots of one config: exactly one subhost', async (t) => {
+forEachMode(t, '10 simultaneous boots of one config: exactly one subhost', async (t, mode) => {
   const name = uniqueName('r');
-  const sh = makeSubhost(t, name, ['START=none', 'CABLES==']);
+  const sh = makeSubhost(t, name, ['START=none', 'CABLES=='], { mode });
   stopAtTeardown(t, name);
   const before = snapshotHost({ names: [name] });
   const runs = await Promise.all(Array.from({ length: 10 }, () => new Promise<{ code: number | null; err: string }>((resolve) => {
@@ -165,13 +166,14 @@ t.test('10 simultaneous boots of one config: exactly one subhost', async (t) => 
   t.equal(snap.netns.filter((n) => n === name).length, 1, 'one namespace');
   t.equal(snap.processes.filter((p) => / reaper /.test(p)).length, 1, 'one pid 1');
   t.equal(snap.links.filter((l) => l === `${name}0`).length, 1, 'one cable');
+  t.equal(snap.idRanges.length, mode === 'unprivileged' ? 1 : 0, 'one id range when unprivileged (the losers gave theirs back)');
   await stopByName(name, { timeoutSeconds: 2 });
   t.ok(await waitFor(() => same(snapshotHost({ names: [name] }), before), 3000));
 });
 
-t.test('boot and stop racing end clean', async (t) => {
+forEachMode(t, 'boot and stop racing end clean', async (t, mode) => {
   const name = uniqueName('b');
-  const sh = makeSubhost(t, name, ['START=none']);
+  const sh = makeSubhost(t, name, ['START=none'], { mode });
   stopAtTeardown(t, name);
   const before = snapshotHost({ names: [name] });
   for (let i = 0; i < 5; i++) {

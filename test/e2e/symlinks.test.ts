@@ -14,6 +14,7 @@ import { stopByName } from '../../src/commands/stop.js';
 import { OverlayBootError } from '../../src/errors.js';
 import { snapshotHost } from '../helpers/host.js';
 import { makeBusyboxRoot } from '../helpers/rootfs.js';
+import { testModes } from '../helpers/mode.js';
 import { makeSubhost, subhostTest, tempDir, uniqueName } from '../helpers/subhost.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -78,14 +79,15 @@ if (!isRoot || !hasBusybox) {
   const shared = tempDir(t, 'ovb-shared-');
   writeFileSync(path.join(shared, 'note'), 'shared\n');
 
+  // Unprivileged, the boot also gives UPPER's top and the premount's files to the mapped root: inside the root too.
   for (const c of cases) {
-    for (const relative of [false, true]) {
+    for (const [relative, mode] of [false, true].flatMap((r) => testModes().map((m) => [r, m] as const))) {
       const name = uniqueName('y');
-      const title = `a ${relative ? 'relative' : 'absolute'} link at ${c.where} to a host ${c.to === 'dir' ? 'directory' : 'file'}`;
+      const title = `a ${relative ? 'relative' : 'absolute'} link at ${c.where} to a host ${c.to === 'dir' ? 'directory' : 'file'} (${mode})`;
       subhostTest(t, title, [name], async (t) => {
         const v = makeVictims(t);
         const lines = ['START=none', ...(c.lines ?? []).map((l) => l.replace('SHARED', shared))];
-        const sh = makeSubhost(t, name, lines, { lower });
+        const sh = makeSubhost(t, name, lines, { lower, mode });
         plant(path.join(sh.base, 'root'), c.where, c.to === 'dir' ? v.vdir : v.vfile, relative);
         const before = v.state();
         const host = snapshotHost({ names: [name] });
@@ -129,71 +131,75 @@ if (!isRoot || !hasBusybox) {
     });
   }
 
-  // A twin of the victim inside the root: the step works there, never on the host's.
-  const twin = uniqueName('y');
-  subhostTest(t, 'links to a path that also exists inside: /sys and /dev are mounted inside the root', [twin], async (t) => {
-    const name = twin;
-    const v = makeVictims(t);
-    const sh = makeSubhost(t, name, ['START=none'], { lower });
-    const upper = path.join(sh.base, 'root');
-    const twinSys = path.join(upper, v.vdir);
-    const twinDev = path.join(upper, v.dir, 'devtwin');
-    mkdirSync(twinSys, { recursive: true, mode: 0o750 });
-    mkdirSync(twinDev, { recursive: true, mode: 0o700 });
-    plant(upper, 'sys', v.vdir, false);
-    plant(upper, 'dev', path.join(v.dir, 'devtwin'), true);
-    const before = v.state();
-    try {
-      await boot(sh.conf);
-      t.equal(await enter(name, ['sh', '-c', 'test -c /dev/null && test -d /sys/class/net'], { stdio: 'ignore' }), 0,
-        '/dev/null and sysfs are there, through the links inside the root');
-    } finally {
-      await stopByName(name, { timeoutSeconds: 3 });
-    }
-    t.equal(v.state(), before, 'the host directory is unchanged');
-    t.equal(statSync(twinSys).mode & 0o7777, 0o555, 'the twin inside UPPER got /sys\'s mode');
-  });
-
-  // overlay-share into a running subhost whose target is a link the subhost made.
-  const late = uniqueName('y');
-  subhostTest(t, 'overlay-share onto a link made inside the running subhost', [late], async (t) => {
-    const name = late;
-    const v = makeVictims(t);
-    const sh = makeSubhost(t, name, ['START=none'], { lower });
-    const before = v.state();
-    try {
-      await boot(sh.conf);
-      for (const [i, target] of [v.vdir, `../../../../..${v.vdir}`, v.vfile].entries()) {
-        t.equal(await enter(name, ['ln', '-s', target, `/link${i}`], { stdio: 'ignore' }), 0);
-        await t.rejects(share(shared, name, { subhostPath: `/link${i}` }), { code: 'STEP_FAILED', message: new RegExp(`/link${i}`) },
-          `share onto /link${i} (-> ${target}) fails naming it`);
+  for (const mode of testModes()) {
+    // A twin of the victim inside the root: the step works there, never on the host's.
+    const twin = uniqueName('y');
+    subhostTest(t, `links to a path that also exists inside: /sys and /dev are mounted inside the root (${mode})`, [twin], async (t) => {
+      const name = twin;
+      const v = makeVictims(t);
+      const sh = makeSubhost(t, name, ['START=none'], { lower, mode });
+      const upper = path.join(sh.base, 'root');
+      const twinSys = path.join(upper, v.vdir);
+      const twinDev = path.join(upper, v.dir, 'devtwin');
+      // Only the twins have the victims' modes: parents a subhost's root (mapped, when unprivileged) can pass.
+      for (const twinDir of [twinSys, twinDev]) mkdirSync(path.dirname(twinDir), { recursive: true, mode: 0o755 });
+      mkdirSync(twinSys, { mode: 0o750 });
+      mkdirSync(twinDev, { mode: 0o700 });
+      plant(upper, 'sys', v.vdir, false);
+      plant(upper, 'dev', path.join(v.dir, 'devtwin'), true);
+      const before = v.state();
+      try {
+        await boot(sh.conf);
+        t.equal(await enter(name, ['sh', '-c', 'test -c /dev/null && test -d /sys/class/net'], { stdio: 'ignore' }), 0,
+          '/dev/null and sysfs are there, through the links inside the root');
+      } finally {
+        await stopByName(name, { timeoutSeconds: 3 });
       }
-    } finally {
-      await stopByName(name, { timeoutSeconds: 3 });
-    }
-    t.equal(v.state(), before, 'the host directory and file are unchanged');
-  });
+      t.equal(v.state(), before, 'the host directory is unchanged');
+      t.equal(statSync(twinSys).mode & 0o7777, 0o555, 'the twin inside UPPER got /sys\'s mode');
+    });
 
-  // overlay-ls reads the reaper's report below pid 1's root: a link the subhost puts
-  // in its place must not make the host read (and show) one of its own files.
-  const reader = uniqueName('r');
-  subhostTest(t, "overlay-ls never follows a link planted in place of the reaper's report", [reader], async (t) => {
-    const dir = tempDir(t, 'ovb-secret-');
-    const secret = path.join(dir, 'secret.json');
-    writeFileSync(secret, JSON.stringify({ name: 'HOST-SECRET', phase: 'running', services: [] }));
-    const sh = makeSubhost(t, reader, ['START=none'], { lower });
-    try {
-      await boot(sh.conf);
-      t.ok(list().find((s) => s.name === reader)?.reaper, 'the real report is read');
-      for (const target of [secret, `../../../../..${secret}`]) {
-        t.equal(await enter(reader, ['sh', '-c', `rm -f /run/overlay-boot-reaper.json && ln -s ${target} /run/overlay-boot-reaper.json`], { stdio: 'ignore' }), 0);
-        const seen = list().find((s) => s.name === reader);
-        t.equal(seen?.state, 'running');
-        t.equal(seen?.reaper, undefined, `a link to ${target} is not followed`);
-        t.notMatch(JSON.stringify(seen), /HOST-SECRET/);
+    // overlay-share into a running subhost whose target is a link the subhost made.
+    const late = uniqueName('y');
+    subhostTest(t, `overlay-share onto a link made inside the running subhost (${mode})`, [late], async (t) => {
+      const name = late;
+      const v = makeVictims(t);
+      const sh = makeSubhost(t, name, ['START=none'], { lower, mode });
+      const before = v.state();
+      try {
+        await boot(sh.conf);
+        for (const [i, target] of [v.vdir, `../../../../..${v.vdir}`, v.vfile].entries()) {
+          t.equal(await enter(name, ['ln', '-s', target, `/link${i}`], { stdio: 'ignore' }), 0);
+          await t.rejects(share(shared, name, { subhostPath: `/link${i}` }), { code: 'STEP_FAILED', message: new RegExp(`/link${i}`) },
+            `share onto /link${i} (-> ${target}) fails naming it`);
+        }
+      } finally {
+        await stopByName(name, { timeoutSeconds: 3 });
       }
-    } finally {
-      await stopByName(reader, { timeoutSeconds: 3 });
-    }
-  });
+      t.equal(v.state(), before, 'the host directory and file are unchanged');
+    });
+
+    // overlay-ls reads the reaper's report below pid 1's root: a link the subhost puts
+    // in its place must not make the host read (and show) one of its own files.
+    const reader = uniqueName('r');
+    subhostTest(t, `overlay-ls never follows a link planted in place of the reaper's report (${mode})`, [reader], async (t) => {
+      const dir = tempDir(t, 'ovb-secret-');
+      const secret = path.join(dir, 'secret.json');
+      writeFileSync(secret, JSON.stringify({ name: 'HOST-SECRET', phase: 'running', services: [] }));
+      const sh = makeSubhost(t, reader, ['START=none'], { lower, mode });
+      try {
+        await boot(sh.conf);
+        t.ok(list().find((s) => s.name === reader)?.reaper, 'the real report is read');
+        for (const target of [secret, `../../../../..${secret}`]) {
+          t.equal(await enter(reader, ['sh', '-c', `rm -f /run/overlay-boot-reaper.json && ln -s ${target} /run/overlay-boot-reaper.json`], { stdio: 'ignore' }), 0);
+          const seen = list().find((s) => s.name === reader);
+          t.equal(seen?.state, 'running');
+          t.equal(seen?.reaper, undefined, `a link to ${target} is not followed`);
+          t.notMatch(JSON.stringify(seen), /HOST-SECRET/);
+        }
+      } finally {
+        await stopByName(reader, { timeoutSeconds: 3 });
+      }
+    });
+  }
 }

@@ -17,6 +17,8 @@ export interface HostSnapshot {
   pkgState: string[];
   /** The lines of the default boot list, /etc/subhosts.conf. */
   bootList: string[];
+  /** The id ranges reserved for unprivileged subhosts, as `SLOT NAME` (/run/overlay-boot/idmap). */
+  idRanges: string[];
 }
 
 /** overlay-pkg's default state directory and boot list, which a test must leave as it found them. */
@@ -44,7 +46,7 @@ export function snapshotHost(opts: { cgroupRoot?: string; ignorePids?: number[];
   return {
     netns: snap.netns.filter(mine), links: snap.links.filter(mine), mounts: snap.mounts.filter(mine),
     cgroups: snap.cgroups.filter(mine), stateRecords: snap.stateRecords.filter(mine), processes: snap.processes.filter(mine),
-    pkgState: snap.pkgState.filter(mine), bootList: snap.bootList.filter(mine),
+    pkgState: snap.pkgState.filter(mine), bootList: snap.bootList.filter(mine), idRanges: snap.idRanges.filter(mine),
   };
 }
 
@@ -95,7 +97,8 @@ function snapshotAll(opts: { cgroupRoot?: string; ignorePids?: number[] }): Host
   const pkgState = existsSync(DEFAULT_PKG_STATE)
     ? readdirSync(DEFAULT_PKG_STATE, { recursive: true }).map(String).filter((p) => !p.startsWith('lock/')).sort() : [];
   const bootList = read(DEFAULT_BOOT_LIST).split('\n').filter(Boolean);
-  return { netns: ls('/run/netns'), links, mounts, cgroups, stateRecords: ls('/run/overlay-boot'), processes, pkgState, bootList };
+  const idRanges = ls('/run/overlay-boot/idmap').map((slot) => `${slot} ${read(`/run/overlay-boot/idmap/${slot}`).split(' ')[0]}`);
+  return { netns: ls('/run/netns'), links, mounts, cgroups, stateRecords: ls('/run/overlay-boot'), processes, pkgState, bootList, idRanges };
 }
 
 /** Wait (bounded) until a condition holds; returns whether it did. */

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import type { Test } from 'tap';
 import { stopByName } from '../../src/commands/stop.js';
 import { snapshotHost, waitFor } from './host.js';
+import { modeLines, type Mode } from './mode.js';
 
 let counter = 0;
 
@@ -29,15 +30,17 @@ export interface SubhostDir {
 
 /**
  * A subhost directory in the shell tool's layout: CONF beside BASE with root,
- * work and live. `lines` are the config lines after BASE.
+ * work and live. `lines` are the config lines after BASE; `mode` adds PRIVILEGED=no for an
+ * unprivileged subhost.
  */
-export function makeSubhost(t: Test, name: string, lines: string[], opts: { lower?: string } = {}): SubhostDir {
+export function makeSubhost(t: Test, name: string, lines: string[], opts: { lower?: string; mode?: Mode } = {}): SubhostDir {
   const dir = tempDir(t);
   const base = path.join(dir, name);
   for (const d of ['root', 'work', 'live']) mkdirSync(path.join(base, d), { recursive: true, mode: 0o755 });
   const conf = path.join(dir, `${name}.conf`);
   const all = [`BASE=${name}`, `NAME=${name}`, `LOG=${path.join(dir, 'log')}`];
   if (opts.lower) all.push(`LOWER=${opts.lower}`);
+  if (opts.mode) all.push(...modeLines(opts.mode));
   writeFileSync(conf, [...all, ...lines].join('\n') + '\n', { mode: 0o644 });
   return { dir, conf, base };
 }
