@@ -29,7 +29,7 @@ t.test('each bin stub imports its bundle and runs it', (t) => {
     t.ok(existsSync(stub), `${name}: bin/${name}.js`);
     // the resident daemon runs with a small young generation and two malloc arenas, so that
     // its memory stays flat over thousands of operations (bench/daemon.js)
-    const shebang = name === 'overlay-pkgd' ? '#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=1' : '#!/usr/bin/env node';
+    const shebang = name === 'overlay-pkgd' ? '#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=1 --optimize-for-size' : '#!/usr/bin/env node';
     t.equal(readFileSync(stub, 'utf8'), `${shebang}\nimport '../dist/bin/${name}.mjs';\n`, `${name}: the stub imports dist/bin/${name}.mjs`);
     t.ok(existsSync(path.join(ROOT, 'dist/bin', `${name}.mjs`)), `${name}: the bundle is built`);
     const r = spawnSync(process.execPath, [stub, '--help'], { encoding: 'utf8' });
