@@ -47,6 +47,16 @@ t.test('no subhost, namespace, veth, overlay mount or reaper is left', async (t)
   }
   const stale = snap.bootList.filter((l) => !l.startsWith('#') && /\/units\/[^/]+\/[^/]+\.conf$/.test(l) && !existsSync(l.trim()));
   t.same(stale, [], `no line of a removed DU in ${DEFAULT_BOOT_LIST}`);
+  // unprivileged subhosts: no id range still reserved (a leftover would shrink the pool for
+  // good), and no user namespace file bound in the runtime directory
+  t.same(snap.idRanges, [], 'no id range of an unprivileged subhost left reserved');
+  const usernsFiles = snap.stateRecords.filter((f) => f.endsWith('.userns'));
+  t.same(usernsFiles, [], 'no user namespace file left');
+  // overlay-pkgd: no daemon a test started is still running
+  const daemons = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').some((a) => a.endsWith('bin/overlay-pkgd.js') || a.endsWith('overlay-pkgd.mjs')); } catch { return false; }
+  });
+  t.same(daemons, [], 'no overlay-pkgd left running');
   const loops = spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout.trim();
   t.equal(loops, '', 'no loop device left');
 });
