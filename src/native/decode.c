@@ -59,6 +59,7 @@ const struct opdef opdefs[] = {
 	{"link-up", 1, 0, IN_BOOT, op_link_up, NULL},
 	{"open-exec", 1, 0, IN_BOOT, op_open_exec, NULL},
 	{"idmap-lower", 3, 0, IN_BOOT, op_idmap_lower, NULL},
+	{"idmap-overlay", 5, 1, IN_BOOT, op_idmap_overlay, NULL},
 	{"chown-root", 3, 0, IN_BOOT, op_chown_root, NULL},
 	{"userns", 1, 0, IN_BOOT, op_userns, NULL},
 	{"fork-pid1", 0, 0, IN_BOOT, op_fork_pid1, NULL},

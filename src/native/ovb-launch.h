@@ -43,6 +43,7 @@ void op_fork_pid1(struct op *o);
 void op_hook(struct op *o);
 void op_hostname(struct op *o);
 void op_idmap_lower(struct op *o);
+void op_idmap_overlay(struct op *o);
 void op_link_up(struct op *o);
 void op_mask_proc(struct op *o);
 void op_mkdir(struct op *o);

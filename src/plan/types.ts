@@ -27,6 +27,7 @@ export const NATIVE_OPS = {
   'link-up': { fixed: 1, variadic: false, in: 'boot' },
   'open-exec': { fixed: 1, variadic: false, in: 'boot' },
   'idmap-lower': { fixed: 3, variadic: false, in: 'boot' },
+  'idmap-overlay': { fixed: 5, variadic: true, in: 'boot' },
   'chown-root': { fixed: 3, variadic: false, in: 'boot' },
   userns: { fixed: 1, variadic: false, in: 'boot' },
   'fork-pid1': { fixed: 0, variadic: false, in: 'boot' },
@@ -70,6 +71,7 @@ export interface NativeOpArgs {
   'link-up': [ifname: string];
   'open-exec': [path: string];
   'idmap-lower': [src: string, dst: string, userns: string];
+  'idmap-overlay': [target: string, upper: string, work: string, userns: string, mode: 'lowers' | 'lowers-but-last' | 'all', lower: string, ...lowers: string[]];
   'chown-root': [path: string, uid: string, gid: string];
   userns: [file: string];
   'fork-pid1': [];
