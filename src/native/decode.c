@@ -55,6 +55,7 @@ const struct opdef opdefs[] = {
 	{"bind-share", 2, 0, IN_BOOT, op_bind_share, NULL},
 	{"bind-optional", 2, 0, IN_BOOT, op_bind_optional, NULL},
 	{"cgroup", 1, 0, IN_BOOT, op_cgroup, NULL},
+	{"cgroup-delegate", 3, 0, IN_BOOT, op_cgroup_delegate, NULL},
 	{"netns", 1, 0, IN_BOOT, op_netns, NULL},
 	{"link-up", 1, 0, IN_BOOT, op_link_up, NULL},
 	{"open-exec", 1, 0, IN_BOOT, op_open_exec, NULL},

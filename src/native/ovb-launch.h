@@ -34,6 +34,7 @@ enum { IN_BOOT = 1, IN_TEARDOWN = 2 };
 void op_bind_optional(struct op *o);
 void op_bind_share(struct op *o);
 void op_cgroup(struct op *o);
+void op_cgroup_delegate(struct op *o);
 void op_chown_root(struct op *o);
 void op_confine(struct op *o);
 void op_copy(struct op *o);

@@ -269,7 +269,7 @@ void op_chown_root(struct op *o)
 /*
  * userns FILE (C, before fork-pid1): join the user namespace as its root, then a copy of
  * the mount namespace that it owns (every mount made so far is locked in there), and
- * open the root again in that copy.
+ * open the root again in that copy; and a cgroup namespace rooted at the subhost's cgroups.
  */
 void op_userns(struct op *o)
 {
@@ -280,6 +280,8 @@ void op_userns(struct op *o)
 	if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
 		fail(errno, "userns: become root of", o->a[0], NULL);
 	if (unshare(CLONE_NEWNS) < 0) fail(errno, "userns: unshare the mount namespace", NULL, NULL);
+	/* C is in the subhost's cgroups by now: they are the new namespace's roots (a delegated v2 cgroup is its own) */
+	if (unshare(CLONE_NEWCGROUP) < 0) fail(errno, "userns: unshare the cgroup namespace", NULL, NULL);
 	if (bs.root.fd >= 0) {
 		char dir[sizeof(bs.root.path)];
 		memcpy(dir, bs.root.path, bs.root.len + 1);
@@ -298,4 +300,24 @@ int in_other_userns(pid_t pid)
 	struct stat theirs, ours;
 	if (stat(p, &theirs) < 0 || stat("/proc/self/ns/user", &ours) < 0) return 0;
 	return theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev;
+}
+
+/*
+ * cgroup-delegate DIR UID GID (C, PRIVILEGED=no, after `cgroup`): the v2 cgroup DIR given to
+ * the subhost's root as cgroup v2 delegates one (cgroup-v2.rst "Delegation"): the directory,
+ * cgroup.procs, cgroup.threads and cgroup.subtree_control. Its limit files (memory.max, ...)
+ * stay the host root's: the subhost manages its own cgroups below DIR, never its limits.
+ */
+void op_cgroup_delegate(struct op *o)
+{
+	static const char *const files[] = {".", "cgroup.procs", "cgroup.threads", "cgroup.subtree_control"};
+	unsigned long long uid, gid;
+	if (parse_num(o->a[1], 10, &uid) != 0 || parse_num(o->a[2], 10, &gid) != 0)
+		fail(EINVAL, "cgroup-delegate: bad id", o->a[1], o->a[2]);
+	int d = open(o->a[0], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (d < 0) fail(errno, "cgroup-delegate", o->a[0], NULL);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (fchownat(d, files[i], (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != ENOENT)
+			fail(errno, "cgroup-delegate", o->a[0], files[i]);
+	close(d);
 }

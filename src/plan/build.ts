@@ -117,8 +117,10 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
   if (options.cgroupRoot) {
     const dir = path.join(options.cgroupRoot, name);
     step({
-      id: 'cgroup', title: `create cgroup ${dir}; the subhost's processes go into it`, place: 'host',
-      host: [{ kind: 'cgroup', path: dir }], native: [op('cgroup', dir)],
+      id: 'cgroup',
+      title: `create cgroup ${dir}; the subhost's processes go into it${ids ? `; delegated to its root (${root} owns the directory, cgroup.procs, cgroup.threads and cgroup.subtree_control, not its limits)` : ''}`,
+      place: 'host',
+      host: [{ kind: 'cgroup', path: dir }], native: [op('cgroup', dir), ...(ids ? [op('cgroup-delegate', dir, root, root)] : [])],
       undo: [op('rmdir', dir, '3000')], undoTitle: `remove cgroup ${dir}`,
     });
   }
@@ -242,7 +244,7 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
   step({
     id: 'pid1',
     title: ids
-      ? `join user namespace ${usernsFile} as its root, with a mount namespace of its own; new pid, ipc, uts and time namespaces; hostname ${name}; mount /proc; pivot_root into ${live}; mask /proc as runc does`
+      ? `join user namespace ${usernsFile} as its root, with mount and cgroup namespaces of its own; new pid, ipc, uts and time namespaces; hostname ${name}; mount /proc${options.cgroupRoot ? ' and its cgroup on /sys/fs/cgroup' : ''}; pivot_root into ${live}; mask /proc as runc does`
       : `new pid, ipc, uts and time namespaces; hostname ${name}; pivot_root into ${live}; mount /proc`,
     place: 'subhost',
     native: ids
@@ -254,6 +256,8 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
         // Before pivot_root: in a user namespace, proc may only be mounted while the host's is visible.
         op('mkdir', path.join(live, 'proc'), '0555'),
         op('mount', 'proc', path.join(live, 'proc'), 'proc', procFlags, ''),
+        // Its own v2 cgroup as the root of the hierarchy (the cgroup namespace), which it may manage.
+        ...(options.cgroupRoot ? [op('mount', 'cgroup2', path.join(live, 'sys/fs/cgroup'), 'cgroup2', procFlags, '')] : []),
         op('pivot', live),
         op('mask-proc'),
       ]

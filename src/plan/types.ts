@@ -23,6 +23,7 @@ export const NATIVE_OPS = {
   'bind-share': { fixed: 2, variadic: false, in: 'boot' },
   'bind-optional': { fixed: 2, variadic: false, in: 'boot' },
   cgroup: { fixed: 1, variadic: false, in: 'boot' },
+  'cgroup-delegate': { fixed: 3, variadic: false, in: 'boot' },
   netns: { fixed: 1, variadic: false, in: 'boot' },
   'link-up': { fixed: 1, variadic: false, in: 'boot' },
   'open-exec': { fixed: 1, variadic: false, in: 'boot' },
@@ -67,6 +68,7 @@ export interface NativeOpArgs {
   'bind-share': [src: string, dst: string];
   'bind-optional': [src: string, dst: string];
   cgroup: [dir: string];
+  'cgroup-delegate': [dir: string, uid: string, gid: string];
   netns: [path: string];
   'link-up': [ifname: string];
   'open-exec': [path: string];
