@@ -53,7 +53,7 @@ function printRecovered(ctx: PkgContext, recovered: HistoryEntry | undefined): v
 async function install(source: string, ctx: PkgContext): Promise<number> {
   const out = await installDU({
     config: ctx.config, source, ee: stringOption(ctx, 'ee'), name: stringOption(ctx, 'name'), secret: stringOption(ctx, 'key'),
-    start: !flagOption(ctx, 'no-start'), command: ['overlay-pkg', 'install', source].join(' '),
+    start: !flagOption(ctx, 'no-start'), privileged: flagOption(ctx, 'privileged') || undefined, command: ['overlay-pkg', 'install', source].join(' '),
   });
   for (const w of out.warnings) ctx.io.stderr(`${TOOL}: warning: ${w}\n`);
   printRecovered(ctx, out.recovered);
@@ -112,10 +112,10 @@ async function list(ctx: PkgContext): Promise<number> {
 export const DU_COMMANDS: Record<string, PkgCommand> = {
   install: {
     usage: [
-      'install FILE|URL [--ee EE] [--name NAME] [--key SECRET] [--no-start]',
+      'install FILE|URL [--ee EE] [--name NAME] [--key SECRET] [--no-start] [--privileged]',
       '                                         install a package as a DU: its own subhost',
     ],
-    options: { ee: { type: 'string' }, name: { type: 'string' }, key: { type: 'string' }, 'no-start': { type: 'boolean' } },
+    options: { ee: { type: 'string' }, name: { type: 'string' }, key: { type: 'string' }, 'no-start': { type: 'boolean' }, privileged: { type: 'boolean' } },
     args: { min: 1, max: 1, what: 'one FILE or URL' },
     run: (a, c) => install(a[0]!, c),
   },

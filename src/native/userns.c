@@ -274,6 +274,9 @@ void op_chown_root(struct op *o)
 void op_userns(struct op *o)
 {
 	if (bs.is_pid1) fail(EINVAL, "userns", NULL, ": after fork-pid1");
+	/* The root is found again through the working directory, which the kernel carries into
+	 * the mount namespace copy: by path, LIVE's parents may be closed to the namespace's root. */
+	if (bs.root.fd >= 0 && fchdir(bs.root.fd) < 0) fail(errno, "userns: chdir", bs.root.path, NULL);
 	int ufd = open_userns(o->a[0]);
 	if (setns(ufd, CLONE_NEWUSER) < 0) fail(errno, "userns: setns", o->a[0], NULL);
 	close(ufd);
@@ -283,9 +286,10 @@ void op_userns(struct op *o)
 	/* C is in the subhost's cgroups by now: they are the new namespace's roots (a delegated v2 cgroup is its own) */
 	if (unshare(CLONE_NEWCGROUP) < 0) fail(errno, "userns: unshare the cgroup namespace", NULL, NULL);
 	if (bs.root.fd >= 0) {
-		char dir[sizeof(bs.root.path)];
-		memcpy(dir, bs.root.path, bs.root.len + 1);
-		if (root_set(&bs.root, dir) < 0) fail(errno, "userns: open", dir, NULL);
+		int fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) fail(errno, "userns: open", bs.root.path, NULL);
+		close(bs.root.fd);
+		bs.root.fd = fd;
 	}
 }
 
