@@ -38,11 +38,12 @@ async function install(file: string, ctx: PkgContext): Promise<number> {
   const key = stringOption(ctx, 'key');
   const auth = credentials(ctx);
   const start = !flagOption(ctx, 'no-start');
+  const privileged = flagOption(ctx, 'privileged') || undefined;
   const alone = async (): Promise<Outcome> => {
-    const out = await installDU({ config: ctx.config, source, ee, name, secret: key, ...auth, start, command: ['overlay-pkg', 'install', source].join(' ') });
+    const out = await installDU({ config: ctx.config, source, ee, name, secret: key, ...auth, start, privileged, command: ['overlay-pkg', 'install', source].join(' ') });
     return { json: operationJSON(out.entry, out.changed, out.record), warnings: out.warnings, recovered: out.recovered };
   };
-  const params = { url: source, ...(ee === undefined ? {} : { ee }), ...(name === undefined ? {} : { name }), ...(key === undefined ? {} : { key }), ...auth };
+  const params = { url: source, ...(ee === undefined ? {} : { ee }), ...(name === undefined ? {} : { name }), ...(key === undefined ? {} : { key }), ...(privileged ? { privileged } : {}), ...auth };
   // the daemon boots every DU with its AutoStart EUs: --no-start runs here
   const out = start ? await performOperation(ctx, 'du.install', params, alone) : await alone();
   const identical = identicalInstall(out.json);
@@ -104,11 +105,11 @@ const AUTH_OPTIONS = { username: { type: 'string' }, 'password-file': { type: 's
 export const DU_COMMANDS: Record<string, PkgCommand> = {
   install: {
     usage: [
-      'install FILE|URL [--ee EE] [--name NAME] [--key SECRET] [--no-start]',
+      'install FILE|URL [--ee EE] [--name NAME] [--key SECRET] [--no-start] [--privileged]',
       '        [--username USER --password-file FILE|-]',
       '                                         install a package as a DU: its own subhost',
     ],
-    options: { ee: { type: 'string' }, name: { type: 'string' }, key: { type: 'string' }, 'no-start': { type: 'boolean' }, ...AUTH_OPTIONS },
+    options: { ee: { type: 'string' }, name: { type: 'string' }, key: { type: 'string' }, 'no-start': { type: 'boolean' }, privileged: { type: 'boolean' }, ...AUTH_OPTIONS },
     args: { min: 1, max: 1, what: 'one FILE or URL' },
     run: (a, c) => install(a[0]!, c),
   },

@@ -110,7 +110,7 @@ export async function boot(configPath: string, options: BootOptions = {}): Promi
     await recoverStaleRecord(config.name, stateDir, native.launcher, 'ignore');
     checkHostForBoot(config, stateDir);
     const pidFile = options.pidFile ? path.resolve(options.pidFile) : undefined;
-    if (!config.privileged) idmap = reserveIdRange(config.name, stateDir);
+    if (!config.privileged) idmap = reserveIdRange(config.name, stateDir, undefined, config.upperProgram ? undefined : config.upper);
     plan = await planBoot(config, { stateDir, reaperPath: native.reaper, runInit: true, bangMounts, pidFile, idmap });
   } catch (e) {
     giveBack();

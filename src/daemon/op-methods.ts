@@ -108,7 +108,7 @@ export function registerOperationMethods(daemon: PkgDaemon, opts: OperationMetho
   const credentials = { username: 'string?', password: 'string?', key: 'string?' } as const;
 
   m.register('du.install', {
-    params: { url: 'string', ee: 'string?', name: 'string?', ...credentials },
+    params: { url: 'string', ee: 'string?', name: 'string?', privileged: 'boolean?', ...credentials },
     run: (p, ctx) => {
       checkSource(p.url);
       return submit('du.install', p, ctx);

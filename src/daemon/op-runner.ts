@@ -161,6 +161,8 @@ export class LibraryRunner implements OperationRunner {
         const out = await installDU({
           ...common, shippedTemplates, source: String(p.url), ee: str('ee'), name: str('name'),
           username: str('username'), password: secrets.password, secret: secrets.key,
+          // TR-181 InstallDU's Privileged: false unless asked, as the template says
+          ...(p.privileged === true ? { privileged: true } : {}),
           onProgress: this.progress(op, 'Installing', p.name),
         });
         return endedWith(out.entry, operationJSON(out.entry, out.changed, out.record));

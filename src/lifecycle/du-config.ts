@@ -9,7 +9,7 @@
  * - the **staging subhost's** config, for running preinst/postinst: the template with
  *   the new layer as UPPER (so what the scripts change lands in the layer), its own
  *   WORK and LIVE, no cables, no services and no premount (the built-in premount would
- *   write /etc/network/interfaces into the layer).
+ *   write /etc/network/interfaces into the layer), privileged as the DU will be.
  */
 import path from 'node:path';
 import { isBangValue } from '../config/bang.js';
@@ -36,6 +36,24 @@ export function templateStart(template: Template): string[] {
   }
 }
 
+/**
+ * Whether a DU made from `template` runs privileged: `privileged` when the install said so
+ * (`--privileged`, TR-181 InstallDU `Privileged`), else the template's PRIVILEGED (the shipped
+ * templates say no; a template without it gets overlay-boot's default, yes). A `!` value is
+ * PKG_TEMPLATE_INVALID: staging must know before the DU boots.
+ */
+export function duPrivileged(template: Template, privileged?: boolean): boolean {
+  if (privileged !== undefined) return privileged;
+  const a = template.assignments.find((x) => x.variable === 'PRIVILEGED');
+  if (a === undefined) return true;
+  if (isBangValue(a.value)) {
+    throw new OverlayBootError('PKG_TEMPLATE_INVALID', 'PRIVILEGED may not be a ! value in a template: overlay-pkg stages a DU as it will run', {
+      file: template.file, line: a.line, variable: 'PRIVILEGED', expected: 'yes or no', found: a.value,
+    });
+  }
+  return a.value !== 'no';
+}
+
 /** The init script path of EU script `name` inside the subhost. */
 export function initScriptPath(name: string): string {
   return `/etc/init.d/${name}`;
@@ -57,6 +75,8 @@ export interface DuConfigSpec {
   autoStart: readonly string[];
   /** An OCI bundle's process (oci.ts duServices): the config's one RUN= line, instead of the template's. */
   run?: string;
+  /** PRIVILEGED over the template's ({@link duPrivileged}); undefined keeps the template's. */
+  privileged?: boolean;
 }
 
 /** The DU subhost's config text. */
@@ -65,7 +85,10 @@ export function composeUnitConfig(template: Template, spec: DuConfigSpec): strin
     name: spec.subhost,
     base: spec.unit.base,
     log: spec.unit.log,
-    overrides: { LAYERS: spec.layer, START: duStart(template, spec.autoStart), ...(spec.run === undefined ? {} : { RUN: spec.run }) },
+    overrides: {
+      LAYERS: spec.layer, START: duStart(template, spec.autoStart), ...(spec.run === undefined ? {} : { RUN: spec.run }),
+      ...privilegedOverride(spec.privileged),
+    },
   });
 }
 
@@ -80,6 +103,12 @@ export interface StagingConfigSpec {
   dir: string;
   /** LOG of the staging subhost, unless the template names one. */
   log: string;
+  /** PRIVILEGED over the template's, as the DU's ({@link duPrivileged}). */
+  privileged?: boolean;
+}
+
+function privilegedOverride(privileged: boolean | undefined): Record<string, string> {
+  return privileged === undefined ? {} : { PRIVILEGED: privileged ? 'yes' : 'no' };
 }
 
 /**
@@ -95,6 +124,6 @@ export function composeStagingConfig(template: Template, spec: StagingConfigSpec
     work: path.join(spec.dir, 'work'),
     live: path.join(spec.dir, 'live'),
     // No cables, services, shares or premount: the scripts run alone, and nothing of the host is writable to them.
-    overrides: { CABLES: null, START: 'none', PREMOUNT: 'true', RUN: null, SHARE: null, LAYERS: null },
+    overrides: { CABLES: null, START: 'none', PREMOUNT: 'true', RUN: null, SHARE: null, LAYERS: null, ...privilegedOverride(spec.privileged) },
   });
 }

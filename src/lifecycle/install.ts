@@ -24,10 +24,11 @@ import type { PkgConfig } from '../package/config.js';
 import { controlField, controlSynopsis } from '../package/control.js';
 import { loadTrustedKeys } from '../package/keys.js';
 import type { PackageInfo } from '../package/types.js';
+import { leaseIdRange, leasedSlots } from '../subhost/idmap.js';
 import { DEFAULT_STATE_DIR, listStateRecords, liveness, readStateRecord, statePath, type Liveness } from '../subhost/state.js';
 import { addToBootList, removeFromBootList } from './boot-list.js';
 import { crashPoint, journalStep } from './crash.js';
-import { composeUnitConfig } from './du-config.js';
+import { composeUnitConfig, duPrivileged } from './du-config.js';
 import { ensureDir, fsyncDir, removeDirIfEmpty, writeFileAtomic } from './durable.js';
 import type { LifecycleEvents } from './events.js';
 import { duStateChange } from './events.js';
@@ -68,6 +69,12 @@ export interface InstallOptions {
   secret?: string;
   /** Start the AutoStart EUs when the DU subhost boots. Default true; false boots it without them. */
   start?: boolean;
+  /**
+   * Run the DU privileged (TR-181 InstallDU `Privileged`): true gives it PRIVILEGED=yes,
+   * false PRIVILEGED=no, whatever its EE's template says. Default: the template's (the
+   * shipped ones say no). Recorded in the DU; update keeps it.
+   */
+  privileged?: boolean;
   events?: LifecycleEvents;
   /** The subhosts' runtime state directory. Default /run/overlay-boot. */
   runtimeDir?: string;
@@ -301,6 +308,9 @@ export async function installDU(opts: InstallOptions): Promise<InstallOutcome> {
           removeDirIfEmpty(retainedRoot(stateDir));
         }
         const layer = layerPath(unit, op.id);
+        const privileged = duPrivileged(template, opts.privileged);
+        // Unprivileged: one id range for the DU's life, kept by its UPPER (idmap.ts leaseIdRange), freed with it at remove.
+        if (!privileged) leaseIdRange(unit.upper, leasedSlots(store.list().filter((r) => r.Subhost !== op.subhost).map((r) => unitPaths(stateDir, r.Subhost).upper)), runtimeDir);
         await stageLayer(file, layer, {
           info: pkg, keys, requireSignature: config.trust.requireSignature, secret, maxUnpackedSize: config.limits.maxUnpackedSize,
           lower: templateLower(template, unit.base),
@@ -309,15 +319,15 @@ export async function installDU(opts: InstallOptions): Promise<InstallOutcome> {
         const calls: ScriptCall[] = [];
         if (pkg.scripts.preinst !== undefined) calls.push({ script: 'preinst', args: ['install'] });
         if (pkg.scripts.postinst !== undefined) calls.push({ script: 'postinst', args: ['configure'] });
-        await runInStaging({ unit, template, layer, pkg: pkg.control.package, op, journal, runtimeDir }, calls);
+        await runInStaging({ unit, template, layer, pkg: pkg.control.package, op, journal, runtimeDir, privileged }, calls);
         crashPoint('scripts');
         // oci.ts: the layer's init scripts, or an OCI bundle's process as its RUN= line.
         const { eus, autoStart, run } = duServices(pkg, layer, op.subhost);
-        writeFileAtomic(unit.config, composeUnitConfig(template, { subhost: op.subhost, unit, layer, autoStart, run }), 0o644);
+        writeFileAtomic(unit.config, composeUnitConfig(template, { subhost: op.subhost, unit, layer, autoStart, run, privileged }), 0o644);
         journalStep(journal, 'boot-list', { file: intent.bootList, config: unit.config });
         addToBootList(intent.bootList, unit.config);
         crashPoint('boot-listed');
-        record = newRecord(op, id!, pkg, intent, layer, eus, size);
+        record = { ...newRecord(op, id!, pkg, intent, layer, eus, size), Privileged: privileged };
         store.put(record);
         crashPoint('recorded');
         journalStep(journal, 'committed');

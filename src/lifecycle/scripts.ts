@@ -20,8 +20,9 @@ import { enter } from '../commands/enter.js';
 import { stopByName } from '../commands/stop.js';
 import { OverlayBootError, isOverlayBootError } from '../errors.js';
 import type { MaintainerScript } from '../package/types.js';
+import { previewIdRange, shiftOwners } from '../subhost/idmap.js';
 import { DEFAULT_STATE_DIR, readStateRecord, statePath } from '../subhost/state.js';
-import { composeStagingConfig } from './du-config.js';
+import { composeStagingConfig, duPrivileged } from './du-config.js';
 import { crashPoint, journalStep } from './crash.js';
 import type { Journal, JournalOperation } from './journal.js';
 import { OPKG_INFO_DIR } from './stage.js';
@@ -107,7 +108,12 @@ export interface StagingOptions {
   upgrade?: boolean;
   /** The runtime state directory of subhosts. Default /run/overlay-boot. */
   runtimeDir?: string;
+  /** The DU's `--privileged` (du-config.ts duPrivileged); undefined: as the template says. */
+  privileged?: boolean;
 }
+
+/** Boots of an unprivileged staging subhost tried when another boot takes its range meanwhile. */
+const STAGING_RANGE_TRIES = 3;
 
 /** A staging NAME no subhost has: `stg` and 5 random base-36 digits (it matches the leak check's names). */
 function stagingName(runtimeDir: string): string {
@@ -122,24 +128,47 @@ function stagingName(runtimeDir: string): string {
  * Boots a staging subhost over `layer`, runs `calls` in order inside it (the first that
  * fails throws PKG_SCRIPT_FAILED), then stops it and removes its directory, however the
  * calls ended. Journals step `staging` ({@link StagingRecord}) before the boot.
+ *
+ * Unprivileged (the DU's PRIVILEGED=no), the layer is the staging subhost's UPPER, which
+ * is not idmapped: its owners are moved into the range the staging subhost boots with
+ * (UPPER's top tells boot which; {@link shiftOwners}), so the scripts own the package's
+ * files as root inside, and moved back after it stopped, so that the layer holds host ids
+ * again, as the DU's idmapped mount of it expects, whatever range the DU runs with.
  */
 export async function runInStaging(opts: StagingOptions, calls: ScriptCall[]): Promise<void> {
   if (calls.length === 0) return;
   const runtimeDir = opts.runtimeDir ?? DEFAULT_STATE_DIR;
+  const privileged = duPrivileged(opts.template, opts.privileged);
   const record: StagingRecord = { staging: stagingName(runtimeDir), stagingDir: stagingPath(opts.unit, opts.op.id) };
   journalStep(opts.journal, 'staging', { ...record });
+  let shifted: number | undefined;
   try {
     mkdirSync(record.stagingDir, { mode: 0o700 });
     for (const d of ['work', 'live']) mkdirSync(path.join(record.stagingDir, d), { mode: 0o755 });
     const config = path.join(record.stagingDir, `${record.staging}.conf`);
     writeFileSync(config, composeStagingConfig(opts.template, {
-      name: record.staging, unit: opts.unit, layer: opts.layer, dir: record.stagingDir, log: path.join(record.stagingDir, 'log'),
+      name: record.staging, unit: opts.unit, layer: opts.layer, dir: record.stagingDir, log: path.join(record.stagingDir, 'log'), privileged,
     }), { mode: 0o644 });
-    await boot(config, { stateDir: runtimeDir });
+    for (let tries = 1; ; tries += 1) {
+      if (!privileged) {
+        shifted = previewIdRange(runtimeDir).base;
+        shiftOwners(opts.layer, 0, shifted);
+      }
+      await boot(config, { stateDir: runtimeDir });
+      if (privileged || readStateRecord(statePath(record.staging, runtimeDir))?.idmap?.base === shifted) break;
+      // Another boot took that range between the choice and this boot: move back, try another.
+      await stopQuietly(record.staging, runtimeDir);
+      shiftOwners(opts.layer, shifted!, 0);
+      shifted = undefined;
+      if (tries === STAGING_RANGE_TRIES) {
+        throw new OverlayBootError('IDMAP_EXHAUSTED', `the staging subhost ${record.staging} did not get the id range its layer was given, ${STAGING_RANGE_TRIES} times`, { name: record.staging });
+      }
+    }
     crashPoint('staging-booted');
     for (const call of calls) await runScript(record.staging, opts.pkg, call, { upgrade: opts.upgrade, runtimeDir });
   } finally {
     await cleanupStaging(record, runtimeDir);
+    if (shifted !== undefined) shiftOwners(opts.layer, shifted, 0);
   }
 }
 

@@ -77,6 +77,8 @@ export interface DuRecord {
   /** ISO 8601 UTC times. */
   installedAt: string;
   updatedAt?: string;
+  /** Whether the DU's subhost runs privileged (PRIVILEGED=yes); absent in records of older installs (their template's then). */
+  Privileged?: boolean;
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -123,6 +125,7 @@ export function validateRecord(value: unknown, file: string): DuRecord {
   };
   const updatedAt = f.optionalString('updatedAt');
   if (updatedAt !== undefined) record.updatedAt = f.string('updatedAt', ISO_TIME);
+  if (f.raw('Privileged') !== undefined) record.Privileged = f.boolean('Privileged');
   if (!isSubhostName(record.Subhost)) throw corrupt(file, `Subhost ${JSON.stringify(record.Subhost)} is not a subhost NAME`, 'Subhost');
   record.EUs.forEach((eu, i) => {
     if (eu.EUID !== `${record.Subhost}/${eu.Name}`) throw corrupt(file, `EUs.${i}.EUID is not ${record.Subhost}/${eu.Name}`, `EUs.${i}.EUID`);

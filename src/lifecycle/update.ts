@@ -238,12 +238,12 @@ export async function updateDU(opts: UpdateOptions): Promise<UpdateOutcome> {
         const calls: ScriptCall[] = [];
         if (pkg.scripts.preinst !== undefined) calls.push({ script: 'preinst', args: ['upgrade', old.Version] });
         if (pkg.scripts.postinst !== undefined) calls.push({ script: 'postinst', args: ['configure'] });
-        await runInStaging({ unit, template, layer, pkg: pkg.control.package, op, journal, runtimeDir, upgrade: true }, calls);
+        await runInStaging({ unit, template, layer, pkg: pkg.control.package, op, journal, runtimeDir, upgrade: true, privileged: old.Privileged }, calls);
         crashPoint('scripts');
         // An EU the old version had keeps its AutoStart setting.
         const { eus, autoStart, run } = duServices(pkg, layer, old.Subhost, (eu) => old.EUs.find((o) => o.Name === eu.Name)?.AutoStart ?? eu.AutoStart);
         journalStep(journal, 'config');
-        writeFileAtomic(unit.config, composeUnitConfig(template, { subhost: old.Subhost, unit, layer, autoStart, run }), 0o644);
+        writeFileAtomic(unit.config, composeUnitConfig(template, { subhost: old.Subhost, unit, layer, autoStart, run, privileged: old.Privileged }), 0o644);
         journalStep(journal, 'booting');
         const wanted = eus.filter((eu) => active.some((a) => a.Name === eu.Name));
         if (intentOf(op).wasRunning || wanted.length > 0) {

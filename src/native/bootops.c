@@ -544,29 +544,33 @@ void op_fork_pid1(struct op *o)
 	_exit(0);
 }
 
+/* A recursive bind of the working directory on itself, and into it (by its descriptor, no path lookup). */
+static void bind_cwd_on_itself(const char *dir)
+{
+	int m = (int)syscall(SYS_open_tree, AT_FDCWD, ".", OVB_OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
+	if (m < 0 || syscall(SYS_move_mount, m, "", AT_FDCWD, ".", OVB_MOVE_MOUNT_F_EMPTY_PATH) < 0 || fchdir(m) < 0)
+		fail(errno, "pivot: bind", dir, " on itself");
+	close(m);
+}
+
 void op_pivot(struct op *o)
 {
 	const char *dir = o->a[0], *rel;
 	struct stat a, b;
 	/* dir is the root itself (LIVE, a configuration path) or a host path, never below the root */
-	if (sub_path("pivot", dir, &rel) != AT_FDCWD && strcmp(rel, "."))
-		fail(EINVAL, "pivot", dir, ": below the root");
-	size_t l = strlen(dir);
-	char *up = malloc(l + 4);
-	if (!up) fail(ENOMEM, "pivot", dir, NULL);
-	memcpy(up, dir, l);
-	memcpy(up + l, "/..", 4);
-	if (stat(dir, &a) < 0) fail(errno, "pivot", dir, NULL);
-	if (stat(up, &b) < 0) fail(errno, "pivot", up, NULL);
-	free(up);
-	if (a.st_dev == b.st_dev && a.st_ino != b.st_ino && mount(dir, dir, NULL, MS_BIND | MS_REC, NULL) < 0)
-		fail(errno, "pivot: bind", dir, " on itself");
-	if (chdir(dir) < 0) fail(errno, "pivot: chdir", dir, NULL);
+	int d = sub_path("pivot", dir, &rel);
+	if (d != AT_FDCWD && strcmp(rel, ".")) fail(EINVAL, "pivot", dir, ": below the root");
+	/* Into the root by its descriptor: in a user namespace, LIVE's parents on the host may be
+	 * closed to the subhost's root (a DU's unit directory is root's, mode 0700). */
+	if ((d != AT_FDCWD ? fchdir(d) : chdir(dir)) < 0) fail(errno, "pivot", dir, NULL);
+	if (stat(".", &a) < 0 || stat("..", &b) < 0) fail(errno, "pivot", dir, NULL);
+	if (a.st_dev == b.st_dev && a.st_ino != b.st_ino) bind_cwd_on_itself(dir);
 	/* in a user namespace the root is a locked mount (PROTOCOL.md): pivot to a bind of it */
-	if (syscall(SYS_pivot_root, ".", ".") < 0 &&
-	    (errno != EINVAL || mount(dir, dir, NULL, MS_BIND | MS_REC, NULL) < 0 || chdir(dir) < 0 ||
-	     syscall(SYS_pivot_root, ".", ".") < 0))
-		fail(errno, "pivot_root", dir, NULL);
+	if (syscall(SYS_pivot_root, ".", ".") < 0) {
+		if (errno != EINVAL) fail(errno, "pivot_root", dir, NULL);
+		bind_cwd_on_itself(dir);
+		if (syscall(SYS_pivot_root, ".", ".") < 0) fail(errno, "pivot_root", dir, NULL);
+	}
 	if (umount2(".", MNT_DETACH) < 0) fail(errno, "pivot: detach the old root", NULL, NULL);
 	if (chdir("/") < 0) fail(errno, "pivot: chdir", "/", NULL);
 	/* from here on every path is the subhost's own */

@@ -197,19 +197,20 @@ int mount_fs_at(int tfd, const char *fstype, const char *src, const char *data, 
 	return m < 0 ? -1 : attach(m, tfd);
 }
 
-static int fs_set(int fs, const char *key, const char *value)
+static int fs_set(int fs, const char *key, struct layer l)
 {
-	return (int)syscall(SYS_fsconfig, fs, OVB_FSCONFIG_SET_STRING, key, value, 0);
+	if (l.fd >= 0) return (int)syscall(SYS_fsconfig, fs, OVB_FSCONFIG_SET_FD, key, NULL, l.fd);
+	return (int)syscall(SYS_fsconfig, fs, OVB_FSCONFIG_SET_STRING, key, l.path, 0);
 }
 
-int mount_overlay_at(int tfd, const char *upper, const char *work, char *const *lowers, int n)
+int mount_overlay_layers_at(int tfd, struct layer upper, struct layer work, const struct layer *lowers, int n)
 {
 	int fs = (int)syscall(SYS_fsopen, "overlay", OVB_FSOPEN_CLOEXEC);
 	if (fs < 0) return -1;
 	int r = 0;
 	for (int i = 0; r == 0 && i < n; i++) {
 		r = fs_set(fs, "lowerdir+", lowers[i]);
-		if (r < 0 && errno == EINVAL && n == 1) r = fs_set(fs, "lowerdir", lowers[i]);
+		if (r < 0 && errno == EINVAL && n == 1 && lowers[i].fd < 0) r = fs_set(fs, "lowerdir", lowers[i]);
 	}
 	if (r == 0) r = fs_set(fs, "upperdir", upper);
 	if (r == 0) r = fs_set(fs, "workdir", work);
@@ -219,6 +220,17 @@ int mount_overlay_at(int tfd, const char *upper, const char *work, char *const *
 	close(fs);
 	errno = e;
 	return m < 0 ? -1 : attach(m, tfd);
+}
+
+int mount_overlay_at(int tfd, const char *upper, const char *work, char *const *lowers, int n)
+{
+	struct layer l[OVB_MAX_LAYERS];
+	if (n > OVB_MAX_LAYERS) {
+		errno = E2BIG;
+		return -1;
+	}
+	for (int i = 0; i < n; i++) l[i] = (struct layer){lowers[i], -1};
+	return mount_overlay_layers_at(tfd, (struct layer){upper, -1}, (struct layer){work, -1}, l, n);
 }
 
 int setattr_at(int fd, int rec, unsigned attrs, unsigned long long prop)

@@ -55,6 +55,15 @@ int mount_fs_at(int tfd, const char *fstype, const char *src, const char *data, 
  * gets a single lower as "lowerdir" instead.
  */
 int mount_overlay_at(int tfd, const char *upper, const char *work, char *const *lowers, int n);
+/* overlayfs takes at most 500 lower layers. */
+#define OVB_MAX_LAYERS 500
+/* A layer of an overlay: a host path, or (fd >= 0) a directory descriptor, such as a detached idmapped mount. */
+struct layer {
+	const char *path;
+	int fd;
+};
+/* mount_overlay_at with layers that may be descriptors (fsconfig FSCONFIG_SET_FD: Linux 6.13; detached mounts 6.15). */
+int mount_overlay_layers_at(int tfd, struct layer upper, struct layer work, const struct layer *lowers, int n);
 int bind_at(int sfd, const char *src, int tfd, int rec, unsigned attrs);
 /* mount_setattr on the mount at fd: attrs set, propagation (MS_PRIVATE, MS_SLAVE or 0). */
 int setattr_at(int fd, int rec, unsigned attrs, unsigned long long prop);

@@ -59,6 +59,7 @@ struct ovb_mount_attr {
 #define OVB_FSMOUNT_CLOEXEC	    1
 #define OVB_FSCONFIG_SET_FLAG	    0
 #define OVB_FSCONFIG_SET_STRING	    1
+#define OVB_FSCONFIG_SET_FD	    5
 #define OVB_FSCONFIG_CMD_CREATE	    6
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000

@@ -3,6 +3,7 @@
 #include "ovb-launch.h"
 #include "sys.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -18,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -217,6 +219,35 @@ int del_link(const char *ifname)
 	return err;
 }
 
+#define CGROUP1_MAGIC 0x27e0eb
+#define CGROUP2_MAGIC 0x63677270
+
+/*
+ * Removes the child cgroups below dir, deepest first (a delegated cgroup may have made
+ * some; rmdir of a cgroup with children is EBUSY). Only on a cgroup filesystem, whose
+ * directories are cgroups and hold no links. Errors are left to the caller's retry.
+ */
+static void rm_child_cgroups(const char *dir, int depth)
+{
+	struct statfs sf;
+	if (depth > 32 || statfs(dir, &sf) < 0 || (sf.f_type != CGROUP2_MAGIC && sf.f_type != CGROUP1_MAGIC)) return;
+	DIR *d = opendir(dir);
+	if (!d) return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_type != DT_DIR || !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+		char p[4096];
+		struct buf b = BUF_INIT(p);
+		b_str(&b, dir);
+		b_chr(&b, '/');
+		b_str(&b, e->d_name);
+		if (b.over) continue;
+		rm_child_cgroups(p, depth + 1);
+		rmdir(p);
+	}
+	closedir(d);
+}
+
 int td_rmdir(struct op *o)
 {
 	unsigned long long ms;
@@ -230,6 +261,7 @@ int td_rmdir(struct op *o)
 	for (;;) {
 		if (rmdir(o->a[0]) == 0 || errno == ENOENT) return 1;
 		if (errno != EBUSY || mono_ms() >= deadline) break;
+		rm_child_cgroups(o->a[0], 0);
 		poll(NULL, 0, wait_ms);
 		if (wait_ms < 20) wait_ms *= 2;
 	}

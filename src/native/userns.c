@@ -1,7 +1,7 @@
 /*
  * Unprivileged subhosts (PRIVILEGED=no, PROTOCOL.md "User namespaces"): the subhost's
  * user namespace and the network namespace it owns (`ovb-launch userns`, a host step),
- * LOWER seen through an idmapped mount (`idmap-lower`), and C's switch into the user
+ * LOWER and LAYERS seen through idmapped mounts (`idmap-lower`, `idmap-overlay`), and C's switch into the user
  * namespace before `fork-pid1` (`userns`).
  *
  * The root is still mounted by C as the host's root, in the private mount namespace:
@@ -146,6 +146,16 @@ static int open_userns(const char *file)
 	return fd;
 }
 
+/* A detached clone of the mount at src (open_tree, not recursive), idmapped with the user namespace ufd. */
+static int idmapped_clone(const char *what, const char *src, int ufd)
+{
+	int t = (int)syscall(SYS_open_tree, AT_FDCWD, src, OVB_OPEN_TREE_CLONE | O_CLOEXEC);
+	if (t < 0) fail(errno, what, src, ": open_tree");
+	struct ovb_mount_attr a = {OVB_MOUNT_ATTR_IDMAP, 0, 0, (uint64_t)ufd};
+	if (syscall(SYS_mount_setattr, t, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0) fail(errno, what, src, ": idmapped mount");
+	return t;
+}
+
 /*
  * idmap-lower SRC DST USERNS (C, before the overlay): a clone of the mount at SRC,
  * idmapped with the user namespace kept at USERNS, on DST (a host path: LIVE, which the
@@ -157,14 +167,78 @@ void op_idmap_lower(struct op *o)
 {
 	const char *src = o->a[0], *dst = o->a[1];
 	int ufd = open_userns(o->a[2]);
-	int t = (int)syscall(SYS_open_tree, AT_FDCWD, src, OVB_OPEN_TREE_CLONE | O_CLOEXEC);
-	if (t < 0) fail(errno, "idmap-lower: open_tree", src, NULL);
-	struct ovb_mount_attr a = {OVB_MOUNT_ATTR_IDMAP, 0, 0, (uint64_t)ufd};
-	if (syscall(SYS_mount_setattr, t, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
-		fail(errno, "idmap-lower: idmapped mount of", src, NULL);
+	int t = idmapped_clone("idmap-lower", src, ufd);
 	if (syscall(SYS_move_mount, t, "", AT_FDCWD, dst, OVB_MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		fail(errno, "idmap-lower: move_mount onto", dst, NULL);
 	close(t);
+	close(ufd);
+}
+
+/* dir/rel for a path below dir (both absolute, clean): rel, or "." for dir itself. */
+static const char *below_dir(const char *dir, const char *path)
+{
+	size_t n = strlen(dir);
+	const char *rel = path + (n == 1 ? 1 : n + 1);
+	return *rel ? rel : ".";
+}
+
+/* The deepest directory that holds both a and b (absolute, clean paths), into out. */
+static void common_dir(const char *a, const char *b, char *out, size_t cap)
+{
+	size_t end = 1; /* "/" */
+	for (size_t i = 1; a[i] && a[i] == b[i]; i++)
+		if (a[i + 1] == '/' || a[i + 1] == 0)
+			if (b[i + 1] == '/' || b[i + 1] == 0) end = i + 1;
+	if (a[0] != '/' || b[0] != '/' || end >= cap) fail(EINVAL, "idmap-overlay: not absolute or too long", a, b);
+	memcpy(out, a, end);
+	out[end] = 0;
+}
+
+/*
+ * idmap-overlay TARGET UPPER WORK USERNS MODE LOWER... (C, PRIVILEGED=no with LAYERS): the
+ * overlay on TARGET with each lower a detached idmapped clone of its mount (fsconfig
+ * FSCONFIG_SET_FD, Linux 6.15), so every layer shows its real owners inside while the
+ * subhost's writes land in UPPER under the mapped ids. MODE `lowers`: every lower so, UPPER
+ * and WORK by path; `lowers-but-last`: the last lower by path too (an inner overlay that
+ * already shows mapped ids: an overlay cannot be idmapped itself); `all`: UPPER and WORK
+ * as well, below one idmapped clone of their common directory (overlayfs wants both on one
+ * mount). With `all` the kernel cannot make WORK's entries as the host's root through the
+ * idmapped mount (the id is not mapped), so the overlay is read-only: the inner overlay,
+ * whose upper is a read-only layer.
+ */
+void op_idmap_overlay(struct op *o)
+{
+	const char *tgt = o->a[0], *upper = o->a[1], *work = o->a[2], *mode = o->a[4], *rel;
+	int all = !strcmp(mode, "all"), but_last = !strcmp(mode, "lowers-but-last");
+	if (!all && !but_last && strcmp(mode, "lowers")) fail(EINVAL, "idmap-overlay: bad mode", mode, NULL);
+	int n = o->n - 5;
+	if (n > OVB_MAX_LAYERS) fail(E2BIG, "idmap-overlay: more lower layers than overlayfs takes", NULL, NULL);
+	int ufd = open_userns(o->a[3]);
+	struct layer l[OVB_MAX_LAYERS], u = {upper, -1}, w = {work, -1};
+	int t = -1; /* the clone UPPER and WORK are below: open until the overlay has them (closing it unmounts it) */
+	for (int i = 0; i < n; i++)
+		l[i] = (struct layer){o->a[5 + i], but_last && i == n - 1 ? -1 : idmapped_clone("idmap-overlay", o->a[5 + i], ufd)};
+	if (all) {
+		char dir[4096];
+		common_dir(upper, work, dir, sizeof(dir));
+		t = idmapped_clone("idmap-overlay", dir, ufd);
+		u.fd = openat(t, below_dir(dir, upper), O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (u.fd < 0) fail(errno, "idmap-overlay: open", upper, NULL);
+		w.fd = openat(t, below_dir(dir, work), O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (w.fd < 0) fail(errno, "idmap-overlay: open", work, NULL);
+	}
+	int d = sub_path("mount", tgt, &rel);
+	int tfd = in_open(d, rel, O_PATH | O_DIRECTORY, 0);
+	if (tfd < 0) fail(errno, "mount", tgt, NULL);
+	if (mount_overlay_layers_at(tfd, u, w, l, n) < 0) fail_mount(errno, "mount", "idmapped overlay", tgt);
+	close(tfd);
+	for (int i = 0; i < n; i++)
+		if (l[i].fd >= 0) close(l[i].fd);
+	if (all) {
+		close(u.fd);
+		close(w.fd);
+		close(t);
+	}
 	close(ufd);
 }
 
@@ -195,21 +269,27 @@ void op_chown_root(struct op *o)
 /*
  * userns FILE (C, before fork-pid1): join the user namespace as its root, then a copy of
  * the mount namespace that it owns (every mount made so far is locked in there), and
- * open the root again in that copy.
+ * open the root again in that copy; and a cgroup namespace rooted at the subhost's cgroups.
  */
 void op_userns(struct op *o)
 {
 	if (bs.is_pid1) fail(EINVAL, "userns", NULL, ": after fork-pid1");
+	/* The root is found again through the working directory, which the kernel carries into
+	 * the mount namespace copy: by path, LIVE's parents may be closed to the namespace's root. */
+	if (bs.root.fd >= 0 && fchdir(bs.root.fd) < 0) fail(errno, "userns: chdir", bs.root.path, NULL);
 	int ufd = open_userns(o->a[0]);
 	if (setns(ufd, CLONE_NEWUSER) < 0) fail(errno, "userns: setns", o->a[0], NULL);
 	close(ufd);
 	if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
 		fail(errno, "userns: become root of", o->a[0], NULL);
 	if (unshare(CLONE_NEWNS) < 0) fail(errno, "userns: unshare the mount namespace", NULL, NULL);
+	/* C is in the subhost's cgroups by now: they are the new namespace's roots (a delegated v2 cgroup is its own) */
+	if (unshare(CLONE_NEWCGROUP) < 0) fail(errno, "userns: unshare the cgroup namespace", NULL, NULL);
 	if (bs.root.fd >= 0) {
-		char dir[sizeof(bs.root.path)];
-		memcpy(dir, bs.root.path, bs.root.len + 1);
-		if (root_set(&bs.root, dir) < 0) fail(errno, "userns: open", dir, NULL);
+		int fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) fail(errno, "userns: open", bs.root.path, NULL);
+		close(bs.root.fd);
+		bs.root.fd = fd;
 	}
 }
 
@@ -224,4 +304,24 @@ int in_other_userns(pid_t pid)
 	struct stat theirs, ours;
 	if (stat(p, &theirs) < 0 || stat("/proc/self/ns/user", &ours) < 0) return 0;
 	return theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev;
+}
+
+/*
+ * cgroup-delegate DIR UID GID (C, PRIVILEGED=no, after `cgroup`): the v2 cgroup DIR given to
+ * the subhost's root as cgroup v2 delegates one (cgroup-v2.rst "Delegation"): the directory,
+ * cgroup.procs, cgroup.threads and cgroup.subtree_control. Its limit files (memory.max, ...)
+ * stay the host root's: the subhost manages its own cgroups below DIR, never its limits.
+ */
+void op_cgroup_delegate(struct op *o)
+{
+	static const char *const files[] = {".", "cgroup.procs", "cgroup.threads", "cgroup.subtree_control"};
+	unsigned long long uid, gid;
+	if (parse_num(o->a[1], 10, &uid) != 0 || parse_num(o->a[2], 10, &gid) != 0)
+		fail(EINVAL, "cgroup-delegate: bad id", o->a[1], o->a[2]);
+	int d = open(o->a[0], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (d < 0) fail(errno, "cgroup-delegate", o->a[0], NULL);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (fchownat(d, files[i], (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != ENOENT)
+			fail(errno, "cgroup-delegate", o->a[0], files[i]);
+	close(d);
 }

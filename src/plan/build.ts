@@ -117,8 +117,10 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
   if (options.cgroupRoot) {
     const dir = path.join(options.cgroupRoot, name);
     step({
-      id: 'cgroup', title: `create cgroup ${dir}; the subhost's processes go into it`, place: 'host',
-      host: [{ kind: 'cgroup', path: dir }], native: [op('cgroup', dir)],
+      id: 'cgroup',
+      title: `create cgroup ${dir}; the subhost's processes go into it${ids ? `; delegated to its root (${root} owns the directory, cgroup.procs, cgroup.threads and cgroup.subtree_control, not its limits)` : ''}`,
+      place: 'host',
+      host: [{ kind: 'cgroup', path: dir }], native: [op('cgroup', dir), ...(ids ? [op('cgroup-delegate', dir, root, root)] : [])],
       undo: [op('rmdir', dir, '3000')], undoTitle: `remove cgroup ${dir}`,
     });
   }
@@ -162,7 +164,15 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
   }
 
   // From here on every path below LIVE is resolved inside it (`root`): the subhost may have left links there.
-  if (config.rootVariant === 'overlay' && ids) {
+  if (config.rootVariant === 'overlay' && ids && config.layers.length) {
+    // Unprivileged with LAYERS: every layer and LOWER an idmapped mount of its own, given to overlayfs as descriptors.
+    const { title, native } = config.innerLayer ? innerLayerRoot(config, upper, usernsFile) : idmappedLayersRoot(config, upper, usernsFile);
+    step({
+      id: 'mount-root', place: 'mount-namespace', ...origin('LAYERS'),
+      title: `${title}; each layer and LOWER idmapped (host uid 0 is ${root}); UPPER's top owned by ${root}`,
+      native: [op('chown-root', upper, root, root), ...native],
+    });
+  } else if (config.rootVariant === 'overlay' && ids) {
     // Unprivileged: LOWER idmapped onto LIVE, and the overlay on top of it takes it as its lower layer.
     const data = `lowerdir=${live},upperdir=${upper},workdir=${config.work}`;
     step({
@@ -179,7 +189,7 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
   } else if (config.rootVariant === 'overlay') {
     // One lower layer an argument (fsconfig "lowerdir+"): no 4 KB option string limits LAYERS.
     const layers = config.layers;
-    const lowers = layers.map((l) => `lowerdir+=${l}`).join(', ');
+    const lowers = lowerList(layers);
     const title = `mount overlay on ${live} (upperdir=${upper}, workdir=${config.work}, ${layers.length ? `LAYERS ${lowers}, ` : ''}lowerdir+=${config.lower})`;
     step({
       id: 'mount-root', title, place: 'mount-namespace', ...origin(layers.length ? 'LAYERS' : 'LIVE'),
@@ -234,7 +244,7 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
   step({
     id: 'pid1',
     title: ids
-      ? `join user namespace ${usernsFile} as its root, with a mount namespace of its own; new pid, ipc, uts and time namespaces; hostname ${name}; mount /proc; pivot_root into ${live}; mask /proc as runc does`
+      ? `join user namespace ${usernsFile} as its root, with mount and cgroup namespaces of its own; new pid, ipc, uts and time namespaces; hostname ${name}; mount /proc${options.cgroupRoot ? ' and its cgroup on /sys/fs/cgroup' : ''}; pivot_root into ${live}; mask /proc as runc does`
       : `new pid, ipc, uts and time namespaces; hostname ${name}; pivot_root into ${live}; mount /proc`,
     place: 'subhost',
     native: ids
@@ -246,6 +256,8 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
         // Before pivot_root: in a user namespace, proc may only be mounted while the host's is visible.
         op('mkdir', path.join(live, 'proc'), '0555'),
         op('mount', 'proc', path.join(live, 'proc'), 'proc', procFlags, ''),
+        // Its own v2 cgroup as the root of the hierarchy (the cgroup namespace), which it may manage.
+        ...(options.cgroupRoot ? [op('mount', 'cgroup2', path.join(live, 'sys/fs/cgroup'), 'cgroup2', procFlags, '')] : []),
         op('pivot', live),
         op('mask-proc'),
       ]
@@ -319,14 +331,25 @@ function userNamespace(config: SubhostConfig, idmap: IdRange | undefined): IdRan
       file: config.file, line: config.origins.PRIVILEGED?.line, variable: 'PRIVILEGED', expected: 'LIVE, UPPER and LOWER distinct', found: config.rootVariant,
     });
   }
-  if (config.layers.length) {
-    // Each layer would need an idmapped mount of its own, as LOWER has; not built yet.
-    throw new OverlayBootError('UNPRIV_UNSUPPORTED', 'PRIVILEGED=no does not support LAYERS yet', {
-      file: config.file, line: config.origins.LAYERS?.line, variable: 'LAYERS', expected: 'no LAYERS with PRIVILEGED=no', found: config.layers.join(' '),
-    });
-  }
   if (!idmap) throw new OverlayBootError('INTERNAL', 'an unprivileged plan needs its id range', { variable: 'PRIVILEGED' });
   return idmap;
+}
+
+/**
+ * The unprivileged overlay root with LAYERS: each lower layer (LOWER too) a detached
+ * idmapped clone of its mount, handed to overlayfs as a descriptor (`idmap-overlay`).
+ */
+function idmappedLayersRoot(config: SubhostConfig, upper: string, userns: string): Pick<PlanStep, 'title' | 'native'> {
+  const { live, work } = config;
+  const lowers = config.layers.concat(config.lower) as [string, ...string[]];
+  return {
+    title: `mount overlay on ${live} (upperdir=${upper}, workdir=${work}, LAYERS ${lowerList(lowers)})`,
+    native: [op('idmap-overlay', live, upper, work, userns, 'lowers', ...lowers), op('root', live)],
+  };
+}
+
+function lowerList(dirs: string[]): string {
+  return dirs.map((d) => `lowerdir+=${d}`).join(', ');
 }
 
 /**
@@ -335,22 +358,26 @@ function userNamespace(config: SubhostConfig, idmap: IdRange | undefined): IdRan
  * layer as its upper and the layers below it and LOWER as its lowers; then the subhost's
  * overlay on LIVE, with the layers above it and the inner overlay (LIVE, resolved before
  * the new mount covers it) as its lowers. Whiteouts and opaque directories of an upper
- * hide what is below as they do in a lower layer.
+ * hide what is below as they do in a lower layer. Unprivileged (`userns`), the inner
+ * overlay is made of idmapped mounts, its upper and workdir included (an overlay cannot
+ * be idmapped itself, so it must show the mapped ids already), and the subhost's overlay
+ * takes the layers above it idmapped and the inner overlay as it is.
  */
-function innerLayerRoot(config: SubhostConfig, upper: string): Pick<PlanStep, 'title' | 'native'> {
+function innerLayerRoot(config: SubhostConfig, upper: string, userns?: string): Pick<PlanStep, 'title' | 'native'> {
   const { live, work, lower, layers } = config;
   const { layer, workdir } = config.innerLayer!;
   const at = layers.indexOf(layer);
   const innerLowers = layers.slice(at + 1).concat(lower) as [string, ...string[]];
   const outerLowers = layers.slice(0, at).concat(live) as [string, ...string[]];
-  const list = (dirs: string[]) => dirs.map((d) => `lowerdir+=${d}`).join(', ');
+  const overlay = (up: string, wk: string, mode: 'all' | 'lowers-but-last', lowers: [string, ...string[]]) =>
+    userns ? op('idmap-overlay', live, up, wk, userns, mode, ...lowers) : op('mount-overlay', live, up, wk, ...lowers);
   return {
     title: `mount an inner overlay read-only on ${live} with LAYERS ${layer} as its read-only upper (it lies inside LOWER ${lower} on its filesystem, and overlayfs refuses overlapping lower layers) `
-      + `(upperdir=${layer}, workdir=${workdir}, ${list(innerLowers)}); then overlay on ${live} (upperdir=${upper}, workdir=${work}, ${list(outerLowers)})`,
+      + `(upperdir=${layer}, workdir=${workdir}, ${lowerList(innerLowers)}); then overlay on ${live} (upperdir=${upper}, workdir=${work}, ${lowerList(outerLowers)})`,
     native: [
       op('mkdir', workdir, '0700'),
-      op('mount-overlay', live, layer, workdir, ...innerLowers), op('mount', '', live, '', 'bind,remount,ro', ''),
-      op('mount-overlay', live, upper, work, ...outerLowers), op('root', live),
+      overlay(layer, workdir, 'all', innerLowers), op('mount', '', live, '', 'bind,remount,ro', ''),
+      overlay(upper, work, 'lowers-but-last', outerLowers), op('root', live),
     ],
   };
 }

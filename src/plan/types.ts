@@ -23,10 +23,12 @@ export const NATIVE_OPS = {
   'bind-share': { fixed: 2, variadic: false, in: 'boot' },
   'bind-optional': { fixed: 2, variadic: false, in: 'boot' },
   cgroup: { fixed: 1, variadic: false, in: 'boot' },
+  'cgroup-delegate': { fixed: 3, variadic: false, in: 'boot' },
   netns: { fixed: 1, variadic: false, in: 'boot' },
   'link-up': { fixed: 1, variadic: false, in: 'boot' },
   'open-exec': { fixed: 1, variadic: false, in: 'boot' },
   'idmap-lower': { fixed: 3, variadic: false, in: 'boot' },
+  'idmap-overlay': { fixed: 5, variadic: true, in: 'boot' },
   'chown-root': { fixed: 3, variadic: false, in: 'boot' },
   userns: { fixed: 1, variadic: false, in: 'boot' },
   'fork-pid1': { fixed: 0, variadic: false, in: 'boot' },
@@ -66,10 +68,12 @@ export interface NativeOpArgs {
   'bind-share': [src: string, dst: string];
   'bind-optional': [src: string, dst: string];
   cgroup: [dir: string];
+  'cgroup-delegate': [dir: string, uid: string, gid: string];
   netns: [path: string];
   'link-up': [ifname: string];
   'open-exec': [path: string];
   'idmap-lower': [src: string, dst: string, userns: string];
+  'idmap-overlay': [target: string, upper: string, work: string, userns: string, mode: 'lowers' | 'lowers-but-last' | 'all', lower: string, ...lowers: string[]];
   'chown-root': [path: string, uid: string, gid: string];
   userns: [file: string];
   'fork-pid1': [];

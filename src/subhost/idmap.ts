@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { OverlayBootError } from '../errors.js';
 import { isAlive, processId } from './process.js';
@@ -41,22 +41,88 @@ export function slotFile(stateDir: string, slot: number): string {
 }
 
 /**
- * Reserve the lowest free range of the pool for subhost `name`: the file `idmap/<slot>` is
- * created with O_EXCL, so two boots never get the same range whatever their NAMEs. It holds
- * `NAME PID START` (the boot process); a file whose boot died and whose subhost has no state record
- * is left over from a crash and is taken over (reclaim). The plan's undo removes the file.
+ * Reserve a range of the pool for subhost `name`: the one UPPER's top directory belongs to
+ * when it is free (`upper`: the range the subhost's files in UPPER were written with, which
+ * its boot gave UPPER's top; so a subhost keeps its range from boot to boot), else the
+ * lowest free one. The file `idmap/<slot>` is created with O_EXCL, so two boots never get
+ * the same range whatever their NAMEs. It holds `NAME PID START` (the boot process); a file
+ * whose boot died and whose subhost has no state record is left over from a crash and is
+ * taken over (reclaim). The plan's undo removes the file.
  */
-export function reserveIdRange(name: string, stateDir: string, pool = idPool()): IdRange {
+export function reserveIdRange(name: string, stateDir: string, pool = idPool(), upper?: string): IdRange {
   const slots = Math.floor(pool.count / IDS_PER_SUBHOST);
   mkdirSync(path.join(stateDir, 'idmap'), { recursive: true, mode: 0o755 });
+  const take = (slot: number) => tryCreate(slotFile(stateDir, slot), name) || reclaim(slotFile(stateDir, slot), name, stateDir);
+  const range = (slot: number): IdRange => ({ base: pool.start + slot * IDS_PER_SUBHOST, count: IDS_PER_SUBHOST, slot });
+  const owned = upper === undefined ? undefined : slotOf(ownerOf(upper), pool);
+  if (owned !== undefined && take(owned)) return range(owned);
   for (let slot = 0; slot < slots; slot++) {
-    const file = slotFile(stateDir, slot);
-    if (tryCreate(file, name) || reclaim(file, name, stateDir)) {
-      return { base: pool.start + slot * IDS_PER_SUBHOST, count: IDS_PER_SUBHOST, slot };
-    }
+    if (take(slot)) return range(slot);
   }
   throw new OverlayBootError('IDMAP_EXHAUSTED', `no free id range for ${name}: all ${slots} ranges of the pool are taken`,
     { name, expected: `a free range of ${IDS_PER_SUBHOST} ids from ${pool.start}` });
+}
+
+function ownerOf(file: string): number | undefined {
+  try { return statSync(file).uid; } catch { return undefined; }
+}
+
+/** The slot of the range that starts at host id `base`, when the pool has one. */
+export function slotOf(base: number | undefined, pool = idPool()): number | undefined {
+  if (base === undefined || base < pool.start || (base - pool.start) % IDS_PER_SUBHOST !== 0) return undefined;
+  const slot = (base - pool.start) / IDS_PER_SUBHOST;
+  return slot < Math.floor(pool.count / IDS_PER_SUBHOST) ? slot : undefined;
+}
+
+/**
+ * Moves the owners of everything in the tree `dir` (itself included, links not followed)
+ * from the range at `from` to the range at `to`: uid and gid `from + k` (k < 65536) become
+ * `to + k`; ids outside the range are left. A setuid or setgid bit, which the kernel drops
+ * on chown, is put back. For a tree no process uses meanwhile (a layer before or after its
+ * staging subhost); a hard-linked file is moved once (its second name is outside `from`).
+ */
+export function shiftOwners(dir: string, from: number, to: number): void {
+  const shift = (id: number) => (id >= from && id < from + IDS_PER_SUBHOST ? id - from + to : id);
+  const visit = (p: string): void => {
+    const st = lstatSync(p);
+    const uid = shift(st.uid), gid = shift(st.gid);
+    if (uid !== st.uid || gid !== st.gid) {
+      lchownSync(p, uid, gid);
+      if (st.isFile() && (st.mode & 0o6000) !== 0) chmodSync(p, st.mode & 0o7777);
+    }
+    if (st.isDirectory()) for (const e of readdirSync(p)) visit(path.join(p, e));
+  };
+  visit(dir);
+}
+
+/**
+ * Gives the directory `upper` (a long-lived subhost's UPPER: a DU's) a range of its own for
+ * its life: its top directory is chowned to the range's first id, which every boot of it then
+ * reserves first ({@link reserveIdRange}). An UPPER that has one already, not among `leased`
+ * (other subhosts' ranges), keeps it; else the highest slot neither leased nor reserved now
+ * is taken (boots without one take the lowest free, so the two meet only in a full pool), and
+ * UPPER's files move to it from the range they had ({@link shiftOwners}). Returns the range.
+ */
+export function leaseIdRange(upper: string, leased: ReadonlySet<number>, stateDir: string, pool = idPool()): IdRange {
+  const range = (slot: number): IdRange => ({ base: pool.start + slot * IDS_PER_SUBHOST, count: IDS_PER_SUBHOST, slot });
+  const had = slotOf(ownerOf(upper), pool);
+  if (had !== undefined && !leased.has(had)) return range(had);
+  for (let slot = Math.floor(pool.count / IDS_PER_SUBHOST) - 1; slot >= 0; slot--) {
+    if (leased.has(slot) || existsSync(slotFile(stateDir, slot))) continue;
+    shiftOwners(upper, had === undefined ? 0 : range(had).base, range(slot).base);
+    return range(slot);
+  }
+  throw new OverlayBootError('IDMAP_EXHAUSTED', `no id range left to give ${upper} for its life`, { file: upper, expected: `a free range of ${IDS_PER_SUBHOST} ids from ${pool.start}` });
+}
+
+/** The slots of the ranges the directories `uppers` belong to (see {@link leaseIdRange}). */
+export function leasedSlots(uppers: Iterable<string>, pool = idPool()): Set<number> {
+  const out = new Set<number>();
+  for (const u of uppers) {
+    const slot = slotOf(ownerOf(u), pool);
+    if (slot !== undefined) out.add(slot);
+  }
+  return out;
 }
 
 /** The range a boot would reserve now (for --check: nothing is reserved). */

@@ -69,10 +69,11 @@ subhostTest(t, 'an unprivileged subhost: root inside, a mapped id on the host', 
   // containment.test.ts's checks, for this kind: no host mount inside, its own cgroup, its own interfaces.
   const mounts = inside(r.pid1, 'cat /proc/self/mountinfo');
   const points = new Set(mounts.split('\n').filter(Boolean).map((l) => l.split(' ')[4]));
-  t.same([...points].filter((p) => !p!.startsWith('/proc/') && p !== '/sys/firmware').sort(), ['/', '/dev', '/dev/pts', '/proc', '/run', '/sys'],
+  t.same([...points].filter((p) => !p!.startsWith('/proc/') && p !== '/sys/firmware').sort(), ['/', '/dev', '/dev/pts', '/proc', '/run', '/sys', '/sys/fs/cgroup'],
     'no host mount is listed inside, only its own (and the /proc masks)');
-  t.notMatch(mounts, /\/run\/netns|\/sys\/fs\/cgroup|\.userns/, 'no trace of the host\'s namespace files or cgroup mounts');
-  t.equal(inside(r.pid1, 'cat /proc/1/cgroup | grep "^0::"').trim(), `0::/${name}`, 'its processes are in its cgroup');
+  t.notMatch(mounts, /\/run\/netns|\/sys\/fs\/cgroup\/|\.userns/, 'no trace of the host\'s namespace files or cgroup mounts (its own cgroup2 is /sys/fs/cgroup)');
+  t.equal(inside(r.pid1, 'cat /proc/1/cgroup | grep "^0::"').trim(), '0::/', 'its processes are in its cgroup, the root of its cgroup namespace');
+  t.ok(readFileSync(`/sys/fs/cgroup/unified/${name}/cgroup.procs`, 'utf8').split('\n').includes(String(r.pid1)), 'which is its cgroup on the host');
   t.same(inside(r.pid1, 'ls /sys/class/net').split(/\s+/).filter(Boolean).sort(), ['eth0', 'lo'], 'only its own interfaces');
   t.same(inside(r.pid1, 'ls /proc').split(/\s+/).filter((p) => /^\d+$/.test(p)).map(Number).includes(1), true, 'its own /proc');
   // The network namespace is the user namespace's: root inside configures its interface.

@@ -34,9 +34,9 @@ t.test('the shipped templates: bee, bridge and oci, each checks', async (t) => {
   const bee = await loadTemplate(findTemplate('bee', { custom: '/nonexistent' }));
   const limits = [['MEMORY_MAX', '256M'], ['CPU_MAX', '50'], ['PIDS_MAX', '512']];
   const rotation = [['LOG_MAX_SIZE', '500K'], ['LOG_KEEP', '10']];
-  t.same(bee.assignments.map((a) => [a.variable, a.value]), [['LOWER', '/'], ...limits, ['START', 'none'], ...rotation], 'bee has modest limits and rotates its log');
+  t.same(bee.assignments.map((a) => [a.variable, a.value]), [['LOWER', '/'], ...limits, ['START', 'none'], ['PRIVILEGED', 'no'], ...rotation], 'bee has modest limits, runs DUs unprivileged and rotates its log');
   const bridge = await loadTemplate(findTemplate('bridge', { custom: '/nonexistent' }));
-  t.same(bridge.assignments.map((a) => [a.variable, a.value]), [['LOWER', '/'], ['CABLES', 'br0='], ['START', 'none'], ...limits, ...rotation], 'bridge too');
+  t.same(bridge.assignments.map((a) => [a.variable, a.value]), [['LOWER', '/'], ['CABLES', 'br0='], ['START', 'none'], ['PRIVILEGED', 'no'], ...limits, ...rotation], 'bridge too');
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
   t.ok(pkg.files.includes('templates/'), 'shipped in the npm package');
 });
