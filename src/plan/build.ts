@@ -241,10 +241,11 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
   });
 
   const procFlags = 'nosuid,nodev,noexec';
+  const cgroupMount = !!options.cgroupRoot && !config.postmount;
   step({
     id: 'pid1',
     title: ids
-      ? `join user namespace ${usernsFile} as its root, with mount and cgroup namespaces of its own; new pid, ipc, uts and time namespaces; hostname ${name}; mount /proc${options.cgroupRoot ? ' and its cgroup on /sys/fs/cgroup' : ''}; pivot_root into ${live}; mask /proc as runc does`
+      ? `join user namespace ${usernsFile} as its root, with mount and cgroup namespaces of its own; new pid, ipc, uts and time namespaces; hostname ${name}; mount /proc${cgroupMount ? ' and its cgroup on /sys/fs/cgroup' : ''}; pivot_root into ${live}; mask /proc as runc does`
       : `new pid, ipc, uts and time namespaces; hostname ${name}; pivot_root into ${live}; mount /proc`,
     place: 'subhost',
     native: ids
@@ -256,8 +257,9 @@ export function buildBootPlan(config: SubhostConfig, options: BuildPlanOptions):
         // Before pivot_root: in a user namespace, proc may only be mounted while the host's is visible.
         op('mkdir', path.join(live, 'proc'), '0555'),
         op('mount', 'proc', path.join(live, 'proc'), 'proc', procFlags, ''),
-        // Its own v2 cgroup as the root of the hierarchy (the cgroup namespace), which it may manage.
-        ...(options.cgroupRoot ? [op('mount', 'cgroup2', path.join(live, 'sys/fs/cgroup'), 'cgroup2', procFlags, '')] : []),
+        // Its own v2 cgroup as the root of the hierarchy (the cgroup namespace), which it may
+        // manage; on the sysfs of the built-in mounts (a POSTMOUNT hook replaces those: it has none).
+        ...(cgroupMount ? [op('mount', 'cgroup2', path.join(live, 'sys/fs/cgroup'), 'cgroup2', procFlags, '')] : []),
         op('pivot', live),
         op('mask-proc'),
       ]
