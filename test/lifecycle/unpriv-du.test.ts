@@ -34,7 +34,8 @@ t.test('an unprivileged DU: scripts staged unprivileged, the layer in host ids, 
       // As root inside the staging subhost: a file of its own, one given to uid 7, the package's own file changed.
       postinst: '#!/bin/sh\nset -e\nmkdir -p /var/lib/unpriv-demo\necho made > /var/lib/unpriv-demo/root-file\n'
         + 'echo seven > /var/lib/unpriv-demo/uid7-file\nchown 7:7 /var/lib/unpriv-demo/uid7-file\n'
-        + 'echo changed >> /usr/share/unpriv-demo/shipped\nid -u > /var/lib/unpriv-demo/staging-uid\n',
+        + 'echo changed >> /usr/share/unpriv-demo/shipped\nid -u > /var/lib/unpriv-demo/staging-uid\n'
+        + 'cat /proc/self/uid_map > /var/lib/unpriv-demo/uid-map\n',
     },
   });
   const out = await installDU({ config: env.config, source: file, name });
@@ -47,6 +48,8 @@ t.test('an unprivileged DU: scripts staged unprivileged, the layer in host ids, 
   const layer = record.layer;
   const owner = (p: string) => { const s = statSync(path.join(layer, p)); return `${s.uid}:${s.gid}`; };
   t.equal(readFileSync(path.join(layer, 'var/lib/unpriv-demo/staging-uid'), 'utf8'), '0\n', 'postinst ran as root inside');
+  const stagingMap = /^\s*0\s+(\d+)\s+65536\s*$/.exec(readFileSync(path.join(layer, 'var/lib/unpriv-demo/uid-map'), 'utf8'));
+  t.ok(stagingMap && Number(stagingMap[1]) > 0, 'that root is the mapped root of a user namespace (uid 0 inside is a range on the host), not host root');
   t.same(['var/lib/unpriv-demo/root-file', 'var/lib/unpriv-demo/uid7-file', 'usr/share/unpriv-demo/shipped', '.'].map(owner),
     ['0:0', '7:7', '0:0', '0:0'], 'what the scripts made is in host ids in the layer (moved back from the staging range)');
   t.equal(readFileSync(path.join(layer, 'usr/share/unpriv-demo/shipped'), 'utf8'), 'shipped\nchanged\n', 'the script could change the package\'s file');
@@ -75,8 +78,14 @@ t.test('an unprivileged DU: scripts staged unprivileged, the layer in host ids, 
 t.test('opting in: --privileged, or a template that says PRIVILEGED=yes', async (t) => {
   const env = makeDuEnv(t);
   const flagged = uniqueName('up');
-  const a = await installDU({ config: env.config, source: buildDu(env, { name: 'priv-demo' }), name: flagged, privileged: true });
+  const a = await installDU({
+    config: env.config, name: flagged, privileged: true,
+    source: buildDu(env, { name: 'priv-demo', scripts: { postinst: '#!/bin/sh\nset -e\nmkdir -p /var/lib/priv-demo\ncat /proc/self/uid_map > /var/lib/priv-demo/uid-map\n' } }),
+  });
   t.equal(a.entry.CurrentState, 'Installed', JSON.stringify(a.entry.Fault));
+  // SECURITY.md's privileged column for maintainer scripts: they run as host root
+  t.match(readFileSync(path.join(new DuStore(env.state).get(flagged)!.layer, 'var/lib/priv-demo/uid-map'), 'utf8'), /^\s*0\s+0\s+4294967295\s*$/,
+    'a privileged DU\'s postinst runs as host root (the identity map)');
   t.equal(new DuStore(env.state).get(flagged)!.Privileged, true, 'privileged: true is recorded');
   t.match(readFileSync(unitPaths(env.state, flagged).config, 'utf8'), /^PRIVILEGED=yes$/m);
   t.notOk(readStateRecord(statePath(flagged))!.idmap, 'no user namespace');
