@@ -24,9 +24,7 @@ t.test('no subhost, namespace, veth, overlay mount or reaper is left', async (t)
   for (const v of veths) spawnSync('ip', ['link', 'del', v]);
   const overlays = readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.split(' ')[2] === 'overlay');
   t.same(overlays, [], 'no overlay mount left in the host mount namespace');
-  const reapers = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try { return ['reaper', 'ovb-launch', 'dummy_service'].includes(readFileSync(`/proc/${p}/comm`, 'utf8').trim()); } catch { return false; }
-  });
+  const reapers = processesWhere('comm', (comm) => ['reaper', 'ovb-launch', 'dummy_service'].includes(comm.trim()));
   t.same(reapers, [], 'no reaper, monitor or dummy_service process left');
   // A subhost's cgroups (v2, and v1 where limits put them): empty leaves named as the
   // tests name subhosts (uniqueName), with no state record. Others' cgroups are not ours to judge.
@@ -53,13 +51,18 @@ t.test('no subhost, namespace, veth, overlay mount or reaper is left', async (t)
   const usernsFiles = snap.stateRecords.filter((f) => f.endsWith('.userns'));
   t.same(usernsFiles, [], 'no user namespace file left');
   // overlay-pkgd: no daemon a test started is still running
-  const daemons = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').some((a) => a.endsWith('bin/overlay-pkgd.js') || a.endsWith('overlay-pkgd.mjs')); } catch { return false; }
-  });
+  const daemons = processesWhere('cmdline', (cmdline) => cmdline.split('\0').some((a) => a.endsWith('bin/overlay-pkgd.js') || a.endsWith('overlay-pkgd.mjs')));
   t.same(daemons, [], 'no overlay-pkgd left running');
   const loops = spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout.trim();
   t.equal(loops, '', 'no loop device left');
 });
+
+/** The pids whose /proc/PID/`file` satisfies `test` (a process that ends meanwhile is not one). */
+function processesWhere(file: 'comm' | 'cmdline', test: (text: string) => boolean): string[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try { return test(readFileSync(`/proc/${p}/${file}`, 'utf8')); } catch { return false; }
+  });
+}
 
 /** snapshotHost lists v2 cgroups by name and v1 ones as `controller/NAME`. */
 function cgroupDir(entry: string): string {
